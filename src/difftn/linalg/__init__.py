@@ -1,0 +1,13 @@
+"""AD-stable linear algebra: SVD, symmetric eigensolver and QR as autograd Functions.
+
+Each decomposition's backward follows Liao et al., PRX 9, 031041 (2019),
+with Lorentzian broadening of reciprocals (``broadening``), and is itself
+differentiable, so second derivatives pass through it.
+"""
+
+from .broadening import DEFAULT_EPS, lorentzian
+from .eigh import eigh
+from .qr import qr
+from .svd import svd
+
+__all__ = ["DEFAULT_EPS", "lorentzian", "svd", "eigh", "qr"]
