@@ -160,8 +160,8 @@ def trg_observables(
     (dlnz,) = torch.autograd.grad(lnz, b, create_graph=True)
     (d2lnz,) = torch.autograd.grad(dlnz, b)
     result = {
-        "lnz": float(lnz),
-        "energy": -float(dlnz),
+        "lnz": float(lnz.detach()),
+        "energy": -float(dlnz.detach()),
         "specific_heat": float(beta) ** 2 * float(d2lnz),
         "truncation_error": max(info.truncation_error),
     }

@@ -1,0 +1,20 @@
+# difftn workflow: reproducible parameter studies on the difftn library.
+#   snakemake --cores 2                                   default study (config.yaml)
+#   snakemake --cores 2 --configfile workflow/configs/paper.yaml   paper's settings
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/ising.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        get_final_output(),
+    default_target: True

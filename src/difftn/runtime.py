@@ -1,0 +1,58 @@
+"""Where and how a stage computes: device, dtype, threads, wall time and peak memory."""
+
+import resource
+import time
+from contextlib import contextmanager
+
+import torch
+
+__all__ = ["DEVICES", "DTYPES", "resolve_device", "resolve_dtype", "set_threads", "measure"]
+
+#: Allowed device strings: ``auto`` picks CUDA when present, else CPU.
+DEVICES = ("auto", "cpu", "cuda")
+#: Allowed dtype strings.
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """Turn ``auto``/``cpu``/``cuda`` into a torch.device; ``cuda`` without a GPU is an error."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but no CUDA GPU is available")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str = "float64") -> torch.dtype:
+    """Turn ``float64``/``float32`` into a torch dtype."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    return DTYPES[dtype]
+
+
+def set_threads(threads: int) -> None:
+    """Pin torch's intra-op threads (oversubscribed BLAS threads are 10-50x slower)."""
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    torch.set_num_threads(int(threads))
+
+
+def peak_memory_mb(device: torch.device | None = None) -> float:
+    """Peak resident memory of this process in MB (peak GPU memory on CUDA)."""
+    if device is not None and device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+
+
+@contextmanager
+def measure(device: torch.device | None = None):
+    """Context manager yielding a dict filled with ``wall_time_s`` and ``peak_memory_mb``."""
+    record = {}
+    start = time.perf_counter()
+    try:
+        yield record
+    finally:
+        record["wall_time_s"] = time.perf_counter() - start
+        record["peak_memory_mb"] = peak_memory_mb(device)

@@ -1,0 +1,59 @@
+# Shared by all rules: config validation, derived parameter lists, input functions.
+import hashlib
+import json
+
+from snakemake.utils import validate
+
+from difftn.provenance import source_hash
+from difftn.studies import ising as ising_study
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+
+def _check_config():
+    """Checks JSON schema cannot express; stop before any job with the field named."""
+    for i, r in enumerate(config["ising"]["beta"]):
+        if r["start"] > r["stop"]:
+            raise ValueError(
+                f"config field ising.beta[{i}]: start ({r['start']}) must not exceed stop ({r['stop']})"
+            )
+        if r["num"] > 1 and r["start"] == r["stop"]:
+            raise ValueError(
+                f"config field ising.beta[{i}]: start == stop needs num == 1, got num = {r['num']}"
+            )
+
+
+_check_config()
+
+BETA_DECIMALS = config["ising"]["decimals"]
+BETAS = ising_study.beta_grid(config["ising"]["beta"], BETA_DECIMALS)
+ISING_DIRS = [f"chi{chi}_steps{config['ising']['steps']}" for chi in config["ising"]["chi"]]
+
+
+def config_hash(section):
+    """Hash of one config section, recorded in every result it produces."""
+    text = json.dumps(config[section], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+wildcard_constraints:
+    chi=r"\d+",
+    steps=r"\d+",
+    beta=r"\d+\.\d{%d}" % BETA_DECIMALS,
+
+
+def ising_points(wildcards):
+    return expand(
+        "results/ising/chi{chi}_steps{steps}/beta_{beta}.nc",
+        chi=wildcards.chi,
+        steps=wildcards.steps,
+        beta=[ising_study.format_beta(b, BETA_DECIMALS) for b in BETAS],
+    )
+
+
+def get_final_output():
+    return [
+        *expand("results/ising/{run}/summary.{ext}", run=ISING_DIRS, ext=["nc", "csv"]),
+        *expand("results/figures/ising_fig3.{ext}", ext=["png", "pdf"]),
+    ]

@@ -1,0 +1,35 @@
+# 2D Ising study (paper Fig. 3): one job per beta, then one table per (chi, steps).
+
+
+rule ising_point:
+    output:
+        "results/ising/chi{chi}_steps{steps}/beta_{beta}.nc",
+    params:
+        checkpoint=config["ising"]["checkpoint"],
+        device=config["device"],
+        dtype=config["dtype"],
+        config_hash=config_hash("ising"),
+        # Reruns when the library code this stage uses changes.
+        source_hash=source_hash(*ising_study.MODULES),
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    log:
+        "results/logs/ising/chi{chi}_steps{steps}/beta_{beta}.log",
+    benchmark:
+        "results/benchmarks/ising/chi{chi}_steps{steps}/beta_{beta}.tsv"
+    script:
+        "../scripts/ising_point.py"
+
+
+rule ising_aggregate:
+    input:
+        ising_points,
+    output:
+        nc="results/ising/chi{chi}_steps{steps}/summary.nc",
+        csv="results/ising/chi{chi}_steps{steps}/summary.csv",
+    log:
+        "results/logs/ising/chi{chi}_steps{steps}/aggregate.log",
+    script:
+        "../scripts/ising_aggregate.py"
