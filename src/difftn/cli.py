@@ -3,6 +3,8 @@
     difftn ising --beta 0.44 --chi 30 --steps 30 --out point.nc
     difftn aggregate --out summary.nc --csv summary.csv point1.nc point2.nc ...
     difftn figure ising-fig3 --out fig3.png summary.nc [...]
+    difftn heisenberg optimize --D 2 --chi 30 --out state.nc [--init smaller.nc] [--resume]
+    difftn heisenberg measure --state state.nc --chi 40 --out obs.nc
     difftn info FILE.nc
 """
 
@@ -80,6 +82,40 @@ def _cmd_figure(args):
     log.info("wrote %s", ", ".join(map(str, paths)))
 
 
+def _ctm_args(args) -> dict:
+    return {"tol": args.ctm_tol, "max_iter": args.ctm_max_iter, "grad_mode": args.grad_mode}
+
+
+def _cmd_heisenberg_optimize(args):
+    from .runtime import set_threads
+    from .studies import heisenberg
+
+    set_threads(args.threads)
+    lbfgs = {"max_iter": args.max_iter, "history_size": args.history_size, "tolerance_grad": args.tol_grad}
+    ds = heisenberg.optimize(
+        args.D, args.chi, args.out, init=args.init, resume=args.resume, seed=args.seed, noise=args.noise,
+        ctm=_ctm_args(args), lbfgs=lbfgs, device=args.device, dtype=args.dtype,
+        config_hash=args.config_hash, progress=not args.quiet,
+    )  # fmt: skip
+    log.info("D=%d chi=%d: E=%.10f m=%.6f after %d iterations (%s) -> %s", args.D, args.chi,
+             ds.energy.values[-1], ds.magnetization.values[-1], ds.attrs["iteration"], ds.attrs["stop_reason"],
+             args.out)  # fmt: skip
+
+
+def _cmd_heisenberg_measure(args):
+    from .io import write_dataset
+    from .runtime import set_threads
+    from .studies import heisenberg
+
+    set_threads(args.threads)
+    ctm = {"tol": args.ctm_tol, "max_iter": args.ctm_max_iter}
+    ds = heisenberg.measure(args.state, args.chi, ctm=ctm, device=args.device, dtype=args.dtype,
+                            config_hash=args.config_hash)  # fmt: skip
+    write_dataset(ds, args.out)
+    log.info("D=%d chi=%d: E=%.10f (rel. err. vs QMC %.3e), m=%.6f -> %s", int(ds.D), args.chi, float(ds.energy),
+             float(ds.energy_relative_error), float(ds.magnetization), args.out)  # fmt: skip
+
+
 def _cmd_info(args):
     from .io import read_dataset
 
@@ -119,6 +155,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="PNG file; a PDF is written beside it")
     p.set_defaults(func=_cmd_figure)
 
+    from .ctmrg import GRAD_MODES
+
+    heis = sub.add_parser("heisenberg", help="Heisenberg iPEPS: optimize a state, measure it")
+    hsub = heis.add_subparsers(dest="stage", required=True)
+    p = hsub.add_parser("optimize", help="L-BFGS optimization of a C4v iPEPS; state saved every iteration")
+    p.add_argument("--D", type=_positive_int, required=True, help="iPEPS bond dimension")
+    p.add_argument("--chi", type=_positive_int, required=True, help="CTMRG environment dimension")
+    p.add_argument("--out", required=True, help="state NetCDF file (rewritten every iteration)")
+    p.add_argument("--init", help="start from this smaller-D state file, padded with noise")
+    p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random start or padding noise")
+    p.add_argument("--noise", type=_positive_float, default=1e-2, help="padding noise relative to max|A|")
+    p.add_argument("--max-iter", type=_positive_int, default=100, help="L-BFGS iterations (total)")
+    p.add_argument("--history-size", type=_positive_int, default=100, help="L-BFGS curvature pairs")
+    p.add_argument("--tol-grad", type=_positive_float, default=1e-8, help="stop at max|gradient| below this")
+    p.add_argument("--grad-mode", choices=GRAD_MODES, default="fixed_point", help="gradient through CTMRG")
+    p.add_argument("--ctm-tol", type=_positive_float, default=1e-10, help="CTMRG corner-spectrum tolerance")
+    p.add_argument("--ctm-max-iter", type=_positive_int, default=200, help="CTMRG iteration cap")
+    p.add_argument("--config-hash", default="none", help=argparse.SUPPRESS)
+    _add_runtime_args(p)
+    p.set_defaults(func=_cmd_heisenberg_optimize)
+
+    p = hsub.add_parser("measure", help="energy and magnetization of a state at some chi")
+    p.add_argument("--state", required=True, help="state file from 'difftn heisenberg optimize'")
+    p.add_argument("--chi", type=_positive_int, required=True, help="CTMRG environment dimension")
+    p.add_argument("--out", required=True, help="observables NetCDF file")
+    p.add_argument("--ctm-tol", type=_positive_float, default=1e-10, help="CTMRG corner-spectrum tolerance")
+    p.add_argument("--ctm-max-iter", type=_positive_int, default=500, help="CTMRG iteration cap")
+    p.add_argument("--config-hash", default="none", help=argparse.SUPPRESS)
+    _add_runtime_args(p)
+    p.set_defaults(func=_cmd_heisenberg_measure)
+
     p = sub.add_parser("info", help="print the provenance of a result file")
     p.add_argument("file")
     p.set_defaults(func=_cmd_info)
@@ -131,7 +199,7 @@ def main(argv=None) -> int:
     try:
         args.func(args)
     except (ValueError, RuntimeError, FloatingPointError, FileNotFoundError) as err:
-        log.error("difftn %s: %s", args.command, err)
+        log.error("difftn %s: %s", " ".join(filter(None, [args.command, getattr(args, "stage", None)])), err)
         return 1
     return 0
 

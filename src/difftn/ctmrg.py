@@ -153,6 +153,9 @@ def ctmrg_step(C, E, T, chi: int, eps: float = DEFAULT_EPS):
     k = min(chi, L.shape[0])
     keep = order[:k]
     L, P = L[keep], Q[:, keep]
+    if C.shape[0] == k:  # same order as the previous corner (ties in |L| come in +- pairs)
+        perm = _match_order(L.detach(), torch.diagonal(C).detach())
+        L, P = L[perm], P[:, perm]
     weight = L.detach() ** 2
     trunc = float(1 - weight.sum() / (Cp.detach() ** 2).sum())
 
@@ -167,21 +170,40 @@ def ctmrg_step(C, E, T, chi: int, eps: float = DEFAULT_EPS):
     return _normalize(Cn), _normalize(En), spectrum, max(trunc, 0.0)
 
 
+def _match_order(L_new, L_old):
+    """Permutation of L_new whose signed ranks follow those of L_old.
+
+    Corner spectra of iPEPS often come in pairs +-lambda of (nearly) equal
+    magnitude, whose order by |lambda| can swap from one iteration to the next;
+    matching signed ranks to the previous corner keeps each eigenvector in its
+    slot, so that the converged step is an element-wise fixed point.
+    """
+    perm = torch.empty_like(L_new, dtype=torch.long)
+    perm[torch.argsort(L_old)] = torch.argsort(L_new)
+    return perm
+
+
 def _fix_signs(E_new, E_old):
     """Flip basis vectors x -> s_x x so that E_new matches E_old element-wise.
 
     Eigenvectors come with arbitrary signs; C = diag(L) does not see them but
-    E[x, m, y] changes by s_x s_y.  Choosing s_x = sign(<E_new[0, :, x],
-    E_old[0, :, x]>) (s_0 = +1) makes the converged environment an
-    element-wise fixed point of the step.  The signs are piecewise constant,
-    so they carry no derivative.
+    E[x, m, y] changes by s_x s_y.  Going through x in order, s_x is the sign
+    of sum_{y<x} s_y <E_new[y, :, x], E_old[y, :, x]>; a vector coupled to no
+    earlier one keeps +1 (E is then block diagonal and the relative sign of
+    the blocks does not show).  The signs are piecewise constant, so they
+    carry no derivative.
     """
     if E_new.shape != E_old.shape:
         return E_new  # chi still growing: no previous basis to align with
     with torch.no_grad():
-        overlap = torch.einsum("my,my->y", E_new[0], E_old[0].to(E_new))
-        s = torch.where(overlap < 0, -1.0, 1.0).to(E_new)
-        s[0] = 1.0
+        G = torch.einsum("ymx,ymx->yx", E_new, E_old.to(E_new)).cpu()
+        scale = float(G.abs().max())
+        s = torch.ones(G.shape[0], dtype=G.dtype)
+        for x in range(1, G.shape[0]):
+            w = float((s[:x] * G[:x, x]).sum())
+            if abs(w) > 1e-12 * scale:
+                s[x] = 1.0 if w > 0 else -1.0
+        s = s.to(E_new)
     return E_new * s[:, None, None] * s[None, None, :]
 
 

@@ -64,7 +64,7 @@ class _FixedPoint(torch.autograd.Function):
             th = theta.detach().requires_grad_()
             x = (C.detach().requires_grad_(), E.detach().requires_grad_())
             C1, E1, _, _ = ctx.step(*x, th)
-            mismatch = max(float((C1 - C).abs().max()), float((E1 - E).abs().max()))
+            mismatch = max(float((C1.detach() - C).abs().max()), float((E1.detach() - E).abs().max()))
             if mismatch > 1e3 * options.tol**0.5:
                 log.warning("fixed-point backward: step(x*) differs from x* by %.2e (gauge not fixed?)", mismatch)
             term = (gC, gE)

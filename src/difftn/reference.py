@@ -1,0 +1,58 @@
+"""Published reference numbers, with their sources, for figures and tests.
+
+Square-lattice spin-1/2 Heisenberg antiferromagnet (J = 1), energy per site
+and staggered magnetization.  "digitized" values were read off Fig. 4 of
+Liao et al. (about 3% on the relative energy error, 0.002 on m).
+"""
+
+__all__ = ["SOURCES", "QMC_ENERGY", "QMC_ENERGY_ERROR", "QMC_MAGNETIZATION", "QMC_MAGNETIZATION_ERROR",
+           "HEISENBERG_IPEPS", "heisenberg_table"]  # fmt: skip
+
+SOURCES = {
+    "sandvik1997": "A. W. Sandvik, Phys. Rev. B 56, 11678 (1997)",
+    "sandvik_evertz2010": "A. W. Sandvik and H. G. Evertz, Phys. Rev. B 82, 024407 (2010)",
+    "liao2019": "H.-J. Liao, J.-G. Liu, L. Wang, T. Xiang, Phys. Rev. X 9, 031041 (2019), Fig. 4",
+    "corboz2016": "P. Corboz, Phys. Rev. B 94, 035133 (2016) (read off Fig. 4 of liao2019)",
+    "vanderstraeten2016": "L. Vanderstraeten, J. Haegeman, P. Corboz, F. Verstraete, "
+    "Phys. Rev. B 94, 155123 (2016) (read off Fig. 4 of liao2019)",
+    "hasik_c4v": "J. Hasik, D. Poilblanc, F. Becca, SciPost Phys. 10, 012 (2021), "
+    "single-site C4v iPEPS data set (J2 = 0, largest chi)",
+}
+
+#: QMC energy per site, Sandvik 1997: -0.669437(5).
+QMC_ENERGY, QMC_ENERGY_ERROR = -0.669437, 5e-6
+#: QMC staggered magnetization, Sandvik & Evertz 2010: 0.30743(1).
+QMC_MAGNETIZATION, QMC_MAGNETIZATION_ERROR = 0.30743, 1e-5
+
+#: (source, D, chi or None, energy, magnetization or None, precision)
+HEISENBERG_IPEPS = [
+    ("hasik_c4v", 2, 192, -0.6602310935, 0.391124, "exact"),
+    ("hasik_c4v", 3, 216, -0.6681273941, 0.347741, "exact"),
+    ("hasik_c4v", 4, 800, -0.6689673179, 0.335929, "exact"),
+    ("hasik_c4v", 5, 300, -0.6694037759, 0.318788, "exact"),
+    ("hasik_c4v", 6, 433, -0.6694212479, 0.316441, "exact"),
+    ("hasik_c4v", 7, 343, -0.6694309783, 0.315416, "exact"),
+    ("liao2019", 2, 30, -0.66020, 0.391, "digitized"),
+    ("liao2019", 3, 50, -0.66803, 0.3475, "digitized"),
+    ("liao2019", 4, 80, -0.66919, 0.330, "digitized"),
+    ("liao2019", 5, 100, -0.66937, 0.321, "digitized"),
+    ("liao2019", 6, 144, -0.66941, 0.317, "digitized"),
+    ("liao2019", 7, 160, -0.66942, 0.316, "digitized"),
+    ("corboz2016", 2, None, -0.66274, 0.381, "digitized"),
+    ("corboz2016", 3, None, -0.66837, 0.344, "digitized"),
+    ("corboz2016", 4, None, -0.66911, 0.329, "digitized"),
+    ("corboz2016", 5, None, -0.66936, 0.322, "digitized"),
+    ("corboz2016", 6, None, -0.66940, 0.319, "digitized"),
+    ("vanderstraeten2016", 2, None, -0.66006, 0.391, "digitized"),
+    ("vanderstraeten2016", 3, None, -0.66810, 0.347, "digitized"),
+    ("vanderstraeten2016", 4, None, -0.66896, 0.336, "digitized"),
+    ("vanderstraeten2016", 5, None, -0.66935, 0.323, "digitized"),
+]
+
+
+def heisenberg_table():
+    """The published iPEPS results as a pandas DataFrame (one row per source and D)."""
+    import pandas as pd
+
+    columns = ["source", "D", "chi", "energy", "magnetization", "precision"]
+    return pd.DataFrame(HEISENBERG_IPEPS, columns=columns)

@@ -1,0 +1,275 @@
+"""The Heisenberg iPEPS study (Liao et al., PRX 9, 031041 (2019), Fig. 4).
+
+``optimize`` runs L-BFGS on a single-site C4v iPEPS of bond dimension D and
+writes a state file after every iteration (atomically), holding everything a
+later run needs: the tensor, the converged CTMRG environment, the history,
+the optimizer's curvature pairs and the seed.  ``resume=True`` continues from
+it exactly; ``init`` starts from a smaller-D state padded with small noise.
+``measure`` converges the environment of a saved tensor at some chi
+(starting from the cached one) and records energy and magnetization.
+
+State file (NetCDF) variables: ``A[s,u,l,d,r]``, ``C``, ``E``, history over
+``iteration`` (``energy``, ``grad_max``, ``magnetization``, ``ctm_iterations``,
+``ctm_converged``, ``elapsed_s``) and ``lbfgs_*`` (optimizer state).
+"""
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .. import runtime
+from ..ctmrg import CTMRGOptions, NotConvergedError, ctmrg
+from ..io import read_dataset, write_dataset
+from ..ipeps import bond_energy, double_layer, evaluate, magnetization, symmetrize, two_site_rdm
+from ..models.heisenberg import bond_hamiltonian
+from ..optimize import LINE_SEARCH, LBFGSOptions, minimize
+from ..provenance import provenance_attrs
+from ..reference import QMC_ENERGY
+
+__all__ = ["MODULES", "random_tensor", "pad_tensor", "pad_env", "optimize", "measure", "load_state"]
+
+log = logging.getLogger(__name__)
+
+#: Library modules whose source determines a Heisenberg result.
+MODULES = (
+    "difftn.linalg",
+    "difftn.ctmrg",
+    "difftn.fixedpoint",
+    "difftn.ipeps",
+    "difftn.models.heisenberg",
+    "difftn.optimize",
+    "difftn.studies.heisenberg",
+)
+
+_HISTORY = ("energy", "grad_max", "magnetization", "ctm_iterations", "ctm_converged", "elapsed_s")
+
+
+def random_tensor(D: int, seed: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
+    """Seeded random A[s,u,l,d,r] with entries uniform in [-1, 1] (CPU generator: same on any device)."""
+    gen = torch.Generator().manual_seed(seed)
+    return (2 * torch.rand(2, D, D, D, D, generator=gen, dtype=torch.float64) - 1).to(dtype=dtype, device=device)
+
+
+def pad_tensor(A: torch.Tensor, D: int, noise: float, seed: int) -> torch.Tensor:
+    """Embed A (bond D_old <= D) into bond D; add seeded uniform noise of size ``noise`` * max|A|."""
+    D_old = A.shape[1]
+    if D_old > D:
+        raise ValueError(f"cannot start D={D} from a larger D={D_old} state")
+    out = A.new_zeros(2, D, D, D, D)
+    out[:, :D_old, :D_old, :D_old, :D_old] = A / A.abs().max()
+    gen = torch.Generator().manual_seed(seed)
+    out += noise * (2 * torch.rand(out.shape, generator=gen, dtype=torch.float64) - 1).to(out)
+    return out
+
+
+def pad_env(env, D_old: int, D: int):
+    """Environment of A embedded in a larger bond: zero-pad E's (ket, bra) bond."""
+    C, E = env
+    chi = E.shape[0]
+    E4 = E.reshape(chi, D_old, D_old, chi)
+    out = E.new_zeros(chi, D, D, chi)
+    out[:, :D_old, :D_old, :] = E4
+    return C, out.reshape(chi, D * D, chi)
+
+
+class _Objective:
+    """Energy per site of A with a warm-started environment; remembers the last evaluation."""
+
+    def __init__(self, h, ctm: CTMRGOptions, env=None):
+        self.h, self.ctm, self.env = h, ctm, env
+        self.last = None
+
+    def __call__(self, A):
+        energy, mag, env, info = evaluate(A, self.h, self.ctm, env=self.env)
+        if not info.converged:
+            log.warning("CTMRG not converged (%d iterations, change %.1e): this gradient is approximate",
+                        info.iterations, info.error)  # fmt: skip
+        self.env = env
+        self.last = {"magnetization": float(mag), "ctm_iterations": info.iterations,
+                     "ctm_converged": int(info.converged)}  # fmt: skip
+        return energy
+
+
+def load_state(path) -> xr.Dataset:
+    """Read a state file, checking it is one."""
+    ds = read_dataset(path)
+    if ds.attrs.get("difftn_stage") != "heisenberg_optimize":
+        raise ValueError(f"{path} is not a Heisenberg optimization state file")
+    return ds
+
+
+def _state_dataset(A, env, history, snapshot, attrs) -> xr.Dataset:
+    C, E = env
+    data = {
+        "A": (("s", "u", "l", "d", "r"), A.cpu().numpy(), {"long_name": "raw iPEPS tensor (symmetrized when used)"}),
+        "C": (("chi_a", "chi_b"), C.cpu().numpy(), {"long_name": "CTMRG corner (warm start)"}),
+        "E": (("chi_a", "bond2", "chi_b"), E.cpu().numpy(), {"long_name": "CTMRG edge (warm start)"}),
+    }
+    for key in _HISTORY:
+        data[key] = ("iteration", np.asarray(history[key], dtype=float))
+    for key, value in snapshot.items():
+        value = np.asarray(value, dtype=float)
+        if value.ndim == 2:
+            dims = ("lbfgs_hist", "lbfgs_n")
+        elif value.ndim == 1:
+            dims = ("lbfgs_hist",) if key == "ro" else ("lbfgs_n",)
+        else:
+            dims = ()
+        data[f"lbfgs_{key}"] = (dims, value)
+    ds = xr.Dataset(data, coords={"iteration": np.arange(1, len(history["energy"]) + 1)})
+    ds["energy"].attrs.update(long_name="energy per site", units="J")
+    ds["grad_max"].attrs.update(long_name="max |d energy / d A|")
+    ds.attrs.update(attrs)
+    return ds
+
+
+def optimize(
+    D: int,
+    chi: int,
+    out,
+    *,
+    init=None,
+    resume: bool = False,
+    seed: int = 0,
+    noise: float = 1e-2,
+    ctm: dict | None = None,
+    lbfgs: dict | None = None,
+    device: str = "auto",
+    dtype: str = "float64",
+    config_hash: str = "none",
+    progress: bool = True,
+) -> xr.Dataset:
+    """Optimize the D iPEPS at environment dimension chi; state saved to ``out`` every iteration.
+
+    Parameters
+    ----------
+    D, chi : int
+        Bond dimension of the ansatz and of the environment.
+    out : path
+        State file, rewritten atomically after every iteration.
+    init : path, optional
+        State file of a smaller D to start from (padded with ``noise``).
+    resume : bool
+        Continue from ``out`` if it exists (same D and chi required).
+    seed : int
+        Seed of the random start or of the padding noise.
+    ctm, lbfgs : dict
+        Fields of ``CTMRGOptions`` (except chi) and ``LBFGSOptions``.
+    device, dtype, config_hash
+        See ``difftn.runtime`` and ``difftn.provenance``.
+
+    Returns
+    -------
+    xarray.Dataset
+        The final state (as written to ``out``).
+    """
+    dev, dt = runtime.resolve_device(device), runtime.resolve_dtype(dtype)
+    ctm_options = CTMRGOptions(chi=chi, **(ctm or {}))
+    lbfgs_options = LBFGSOptions(**(lbfgs or {}))
+    h = bond_hamiltonian(rotated=True, dtype=dt, device=dev)
+    out = Path(out)
+    history = {key: [] for key in _HISTORY}
+    snapshot, start, env, elapsed0 = None, 0, None, 0.0
+    if resume and out.exists():
+        state = load_state(out)
+        if (state.attrs["D"], state.attrs["chi"]) != (D, chi):
+            raise ValueError(f"{out} holds D={state.attrs['D']}, chi={state.attrs['chi']}, not D={D}, chi={chi}")
+        A0 = torch.as_tensor(state.A.values, dtype=dt, device=dev)
+        env = tuple(torch.as_tensor(state[k].values, dtype=dt, device=dev) for k in ("C", "E"))
+        history = {key: list(state[key].values) for key in _HISTORY}
+        snapshot = {k[len("lbfgs_"):]: state[k].values for k in state.data_vars if k.startswith("lbfgs_")}
+        start, seed, init_desc = int(state.attrs["iteration"]), int(state.attrs["seed"]), state.attrs["init"]
+        elapsed0 = float(history["elapsed_s"][-1]) if history["elapsed_s"] else 0.0
+        if state.attrs["stop_reason"] in ("gradient", "no change") or start >= lbfgs_options.max_iter:
+            log.info("%s is already done (%s, %d iterations)", out, state.attrs["stop_reason"], start)
+            return state
+        log.info("resuming %s at iteration %d", out, start)
+    elif init is not None:
+        small = load_state(init)
+        D_old = int(small.attrs["D"])
+        A_old = torch.as_tensor(small.A.values, dtype=dt, device=dev)
+        A0 = pad_tensor(A_old, D, noise, seed)
+        env = pad_env(tuple(torch.as_tensor(small[k].values, dtype=dt, device=dev) for k in ("C", "E")), D_old, D)
+        init_desc = f"padded from {Path(init).name} (D={D_old}), noise {noise}"
+    else:
+        A0 = random_tensor(D, seed, dt, dev)
+        init_desc = f"random uniform [-1, 1], seed {seed}"
+
+    objective = _Objective(h, ctm_options, env)
+    attrs = {"title": "Heisenberg iPEPS optimization state", "D": D, "chi": chi, "seed": seed, "init": init_desc,
+             "line_search": LINE_SEARCH, "ctmrg_options": json.dumps(asdict(ctm_options)),
+             "lbfgs_options": json.dumps(asdict(lbfgs_options))}  # fmt: skip
+    clock = time.perf_counter()
+
+    def save(iteration, A, energy, grad_max, snap, stop_reason="running"):
+        history["energy"].append(energy)
+        history["grad_max"].append(grad_max)
+        for key in ("magnetization", "ctm_iterations", "ctm_converged"):
+            history[key].append(objective.last[key])
+        history["elapsed_s"].append(elapsed0 + time.perf_counter() - clock)
+        write_state(iteration, A, snap, stop_reason)
+
+    def write_state(iteration, A, snap, stop_reason):
+        meta = dict(attrs, iteration=iteration, stop_reason=stop_reason)
+        meta.update(provenance_attrs(
+            stage="heisenberg_optimize", parameters={"D": D, "chi": chi, "seed": seed, "init": str(init)},
+            modules=MODULES, device=dev, dtype=dt, config_hash=config_hash,
+            wall_time_s=history["elapsed_s"][-1] if history["elapsed_s"] else 0.0,
+            peak_memory_mb=runtime.peak_memory_mb(dev)))  # fmt: skip
+        write_dataset(_state_dataset(A, objective.env, history, snap, meta), out)
+        state_holder["snap"], state_holder["A"], state_holder["iteration"] = snap, A, iteration
+
+    state_holder = {"snap": snapshot, "A": A0, "iteration": start}
+    A, stop = minimize(objective, A0, lbfgs_options, start_iteration=start, snapshot=snapshot, callback=save,
+                       progress=progress)  # fmt: skip
+    write_state(state_holder["iteration"], A, state_holder["snap"], stop)
+    log.info("D=%d chi=%d: E=%.10f after %d iterations (%s)", D, chi, history["energy"][-1],
+             state_holder["iteration"], stop)  # fmt: skip
+    return load_state(out)
+
+
+def measure(state_path, chi: int, *, ctm: dict | None = None, device="auto", dtype="float64",
+            config_hash="none") -> xr.Dataset:  # fmt: skip
+    """Energy and magnetization of a saved state with a converged environment at ``chi``.
+
+    Raises NotConvergedError if CTMRG does not converge: a measurement is
+    never taken from an unconverged environment.
+    """
+    dev, dt = runtime.resolve_device(device), runtime.resolve_dtype(dtype)
+    state = load_state(state_path)
+    D = int(state.attrs["D"])
+    options = CTMRGOptions(chi=chi, **(ctm or {}))
+    with runtime.measure(dev) as cost, torch.no_grad():
+        A = torch.as_tensor(state.A.values, dtype=dt, device=dev)
+        As = symmetrize(A)
+        As = As / As.abs().max()
+        env = tuple(torch.as_tensor(state[k].values, dtype=dt, device=dev) for k in ("C", "E"))
+        C, E, info = ctmrg(double_layer(As), options, env=env)
+        if not info.converged:
+            raise NotConvergedError(f"CTMRG at chi={chi} for {state_path}: not converged after {info.iterations} "
+                                    f"iterations (spectrum change {info.error:.1e} > tol {options.tol})")  # fmt: skip
+        rho = two_site_rdm(C, E, As)
+        energy = float(2 * bond_energy(rho, bond_hamiltonian(True, dt, dev)))
+        mag = float(magnetization(rho))
+    ds = xr.Dataset(
+        {
+            "energy": ((), energy, {"long_name": "energy per site", "units": "J"}),
+            "magnetization": ((), mag, {"long_name": "staggered magnetization |<S>|"}),
+            "energy_relative_error": ((), (energy - QMC_ENERGY) / abs(QMC_ENERGY),
+                                      {"long_name": "(E - E_QMC)/|E_QMC|, QMC: Sandvik 1997"}),
+            "ctm_iterations": ((), info.iterations),
+            "truncation_error": ((), info.truncation_error),
+        },
+        coords={"D": D, "chi": chi},
+    )  # fmt: skip
+    ds.attrs.update({"title": "Heisenberg iPEPS observables", "state_file": str(state_path),
+                     "optimization_chi": int(state.attrs["chi"]), "iterations": int(state.attrs["iteration"])})
+    ds.attrs.update(provenance_attrs(stage="heisenberg_measure", parameters={"D": D, "chi": chi},
+                                     modules=MODULES, device=dev, dtype=dt, config_hash=config_hash, **cost))
+    return ds
