@@ -11,6 +11,7 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ising.smk"
+include: "workflow/rules/heisenberg.smk"
 include: "workflow/rules/figures.smk"
 
 

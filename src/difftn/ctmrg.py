@@ -249,26 +249,46 @@ def ctmrg(T: torch.Tensor, options: CTMRGOptions = CTMRGOptions(), env=None, bou
     """
     if T.dim() != 4 or len(set(T.shape)) != 1:
         raise ValueError(f"CTMRG needs a 4-leg tensor with equal legs, got {tuple(T.shape)}")
-    if env is None:
-        with torch.no_grad():
-            C, E = init_env(T.detach(), boundary)
-    else:
-        C, E = (x.detach().to(T) for x in env)
 
     def step(C, E, T):
         return ctmrg_step(C, E, T, options.chi, options.eps)
 
-    if options.grad_mode == "fixed_point" and T.requires_grad:
-        from .fixedpoint import fixed_point
+    def fresh():
+        with torch.no_grad():
+            return init_env(T.detach(), boundary)
 
-        return fixed_point(step, T, (C, E), options)
+    starts = [fresh] if env is None else [lambda: tuple(x.detach().to(T) for x in env), fresh]
+    fixed_point = options.grad_mode == "fixed_point" and T.requires_grad
     if options.grad_mode == "checkpoint" and T.requires_grad:
 
-        def ck_step(C, E, T):
-            return checkpoint(step, C, E, T, use_reentrant=False)
+        def run(C, E):
+            ck_step = lambda C, E, T: checkpoint(step, C, E, T, use_reentrant=False)  # noqa: E731
+            return _iterate(C, E, T, options, ck_step)
 
-        return _iterate(C, E, T, options, ck_step)
-    return _iterate(C, E, T, options, step)
+    elif fixed_point:
+
+        def run(C, E):
+            with torch.no_grad():
+                return _iterate(C, E, T.detach(), options, step)
+
+    else:
+
+        def run(C, E):
+            return _iterate(C, E, T, options, step)
+
+    # A warm start can carry a slowly decaying spurious sector (e.g. from a
+    # smaller D's environment); if it does not converge, start afresh.
+    for start in starts:
+        C, E, info = run(*start())
+        if info.converged:
+            break
+        log.info("CTMRG from %s start not converged (%d iterations)", "cached" if start is not fresh else "fresh",
+                 info.iterations)  # fmt: skip
+    if fixed_point:
+        from .fixedpoint import fixed_point as implicit
+
+        C, E = implicit(step, T, (C, E), options)
+    return C, E, info
 
 
 def _corner_network(C, E, T_center):

@@ -22,31 +22,28 @@ __all__ = ["fixed_point"]
 log = logging.getLogger(__name__)
 
 
-def fixed_point(step, theta: torch.Tensor, x0: tuple, options):
-    """Iterate ``step(*x, theta) -> (*x, spectrum, trunc)`` to convergence; implicit backward.
+def fixed_point(step, theta: torch.Tensor, x_star: tuple, options):
+    """Attach the implicit backward to a converged fixed point ``x_star`` of ``step``.
 
     Parameters
     ----------
     step : callable
-        One gauge-fixed iteration, differentiable in x and theta.
+        One gauge-fixed iteration ``step(*x, theta) -> (*x, ...)``,
+        differentiable in x and theta.
     theta : torch.Tensor
         Parameter tensor (requires grad).
-    x0 : tuple of torch.Tensor
-        Starting point (values only).
+    x_star : tuple of torch.Tensor
+        Converged point (values; computed without a graph).
     options
-        Provides ``tol``, ``max_iter`` (forward) and ``fp_tol``, ``fp_max_iter``
+        Provides ``tol`` (forward tolerance) and ``fp_tol``, ``fp_max_iter``
         (adjoint series), e.g. ``CTMRGOptions``.
 
     Returns
     -------
-    (*x_star, info), with x_star differentiable in theta.
+    tuple of torch.Tensor
+        x_star, now differentiable in theta.
     """
-    from .ctmrg import _iterate  # the same convergence loop as the other modes
-
-    with torch.no_grad():
-        C, E, info = _iterate(*x0, theta.detach(), options, step)
-    C, E = _FixedPoint.apply(theta, C, E, step, options)
-    return C, E, info
+    return _FixedPoint.apply(theta, *x_star, step, options)
 
 
 class _FixedPoint(torch.autograd.Function):

@@ -160,13 +160,13 @@ def minimize(objective, x0: torch.Tensor, options: LBFGSOptions, *, start_iterat
 
     if snapshot is not None:
         _restore(opt, cache, snapshot, x)
-    loss = float(closure())
+    loss = float(closure().detach())
     previous = math.inf if snapshot is None else float(snapshot["cache_loss"])
     bar = tqdm(total=options.max_iter, initial=start_iteration, disable=not progress, desc="L-BFGS", unit="it")
     stop = "max_iter"
     for iteration in range(start_iteration + 1, options.max_iter + 1):
         opt.step(closure)
-        loss = float(closure())  # cached unless the line search ended elsewhere
+        loss = float(closure().detach())  # cached unless the line search ended elsewhere
         grad_max = float(x.grad.abs().max())
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.10f}", grad=f"{grad_max:.1e}")

@@ -5,6 +5,7 @@ import json
 from snakemake.utils import validate
 
 from difftn.provenance import source_hash
+from difftn.studies import heisenberg as heisenberg_study
 from difftn.studies import ising as ising_study
 
 
@@ -21,6 +22,14 @@ def _check_config():
         if r["num"] > 1 and r["start"] == r["stop"]:
             raise ValueError(
                 f"config field ising.beta[{i}]: start == stop needs num == 1, got num = {r['num']}"
+            )
+
+
+    h = config["heisenberg"]
+    for key in ("chi", "measure_chi"):
+        if len(h[key]) != len(h["D"]):
+            raise ValueError(
+                f"config field heisenberg.{key}: needs one entry per D ({len(h['D'])}), got {len(h[key])}"
             )
 
 
@@ -41,6 +50,8 @@ wildcard_constraints:
     chi=r"\d+",
     steps=r"\d+",
     beta=r"\d+\.\d{%d}" % BETA_DECIMALS,
+    D=r"\d+",
+    mchi=r"\d+",
 
 
 def ising_points(wildcards):
@@ -52,8 +63,40 @@ def ising_points(wildcards):
     )
 
 
+HEIS = config["heisenberg"]
+HEIS_CHI = dict(zip(HEIS["D"], HEIS["chi"]))
+HEIS_MEASURE_CHI = dict(zip(HEIS["D"], HEIS["measure_chi"]))
+
+
+def heisenberg_dir(D):
+    return f"results/heisenberg/D{D}_chi{HEIS_CHI[int(D)]}"
+
+
+def heisenberg_init(wildcards):
+    """The previous D's state when chaining, else nothing."""
+    order = HEIS["D"]
+    i = order.index(int(wildcards.D))
+    if HEIS["init"] == "chain" and i > 0:
+        return {"init": f"{heisenberg_dir(order[i - 1])}/state.nc"}
+    return {}
+
+
+def heisenberg_observables(wildcards=None):
+    files = []
+    for D in HEIS["D"]:
+        chis = [HEIS_CHI[D]] + ([HEIS_MEASURE_CHI[D]] if HEIS_MEASURE_CHI[D] else [])
+        files += [f"{heisenberg_dir(D)}/observables_chi{chi}.nc" for chi in chis]
+    return files
+
+
+def heisenberg_gpu(wildcards):
+    return 1 if int(wildcards.D) >= HEIS["gpu_from_D"] else 0
+
+
 def get_final_output():
     return [
         *expand("results/ising/{run}/summary.{ext}", run=ISING_DIRS, ext=["nc", "csv"]),
         *expand("results/figures/ising_fig3.{ext}", ext=["png", "pdf"]),
+        *expand("results/heisenberg/summary.{ext}", ext=["nc", "csv"]),
+        *expand("results/figures/heisenberg_fig4.{ext}", ext=["png", "pdf"]),
     ]

@@ -13,3 +13,17 @@ rule ising_figure:
         "results/logs/figures/ising_fig3.log",
     script:
         "../scripts/ising_figure.py"
+
+
+rule heisenberg_figure:
+    input:
+        "results/heisenberg/summary.nc",
+    output:
+        png=report("results/figures/heisenberg_fig4.png", caption="../report/heisenberg_fig4.rst", category="Heisenberg"),
+        pdf="results/figures/heisenberg_fig4.pdf",
+    params:
+        source_hash=source_hash("difftn.plots", "difftn.reference"),
+    log:
+        "results/logs/figures/heisenberg_fig4.log",
+    script:
+        "../scripts/heisenberg_figure.py"

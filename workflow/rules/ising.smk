@@ -6,8 +6,8 @@ rule ising_point:
         "results/ising/chi{chi}_steps{steps}/beta_{beta}.nc",
     params:
         checkpoint=config["ising"]["checkpoint"],
-        device=config["device"],
-        dtype=config["dtype"],
+        device=config["ising"]["device"],
+        dtype=config["ising"]["dtype"],
         config_hash=config_hash("ising"),
         # Reruns when the library code this stage uses changes.
         source_hash=source_hash(*ising_study.MODULES),

@@ -1,0 +1,66 @@
+# Heisenberg iPEPS study (paper Fig. 4): optimize per D (chained from the
+# previous D), measure at the optimization chi and a larger one, aggregate.
+
+
+rule heisenberg_optimize:
+    input:
+        unpack(heisenberg_init),
+    output:
+        "results/heisenberg/D{D}_chi{chi}/state.nc",
+    params:
+        progress="results/heisenberg/D{D}_chi{chi}/progress.nc",
+        seed=HEIS["seed"],
+        noise=HEIS["noise"],
+        lbfgs=HEIS["lbfgs"],
+        ctmrg=HEIS["ctmrg"],
+        device=HEIS["device"],
+        dtype=HEIS["dtype"],
+        config_hash=config_hash("heisenberg"),
+        source_hash=source_hash(*heisenberg_study.MODULES),
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=600,
+        gpu=heisenberg_gpu,
+    log:
+        "results/logs/heisenberg/D{D}_chi{chi}/optimize.log",
+    benchmark:
+        "results/benchmarks/heisenberg/D{D}_chi{chi}/optimize.tsv"
+    script:
+        "../scripts/heisenberg_optimize.py"
+
+
+rule heisenberg_measure:
+    input:
+        state="results/heisenberg/D{D}_chi{chi}/state.nc",
+    output:
+        "results/heisenberg/D{D}_chi{chi}/observables_chi{mchi}.nc",
+    params:
+        ctmrg={"tol": HEIS["ctmrg"]["tol"], "max_iter": 1000},
+        device=HEIS["device"],
+        dtype=HEIS["dtype"],
+        config_hash=config_hash("heisenberg"),
+        source_hash=source_hash(*heisenberg_study.MODULES),
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=heisenberg_gpu,
+    log:
+        "results/logs/heisenberg/D{D}_chi{chi}/measure_chi{mchi}.log",
+    benchmark:
+        "results/benchmarks/heisenberg/D{D}_chi{chi}/measure_chi{mchi}.tsv"
+    script:
+        "../scripts/heisenberg_measure.py"
+
+
+rule heisenberg_aggregate:
+    input:
+        heisenberg_observables,
+    output:
+        nc="results/heisenberg/summary.nc",
+        csv=report("results/heisenberg/summary.csv", caption="../report/heisenberg_summary.rst", category="Heisenberg"),
+    log:
+        "results/logs/heisenberg/aggregate.log",
+    script:
+        "../scripts/heisenberg_aggregate.py"
