@@ -15,14 +15,27 @@ REPO = Path(__file__).resolve().parents[2]
 
 TINY = {
     "threads": 1,
-    "device": "cpu",
-    "dtype": "float64",
     "ising": {
         "chi": [6],
         "steps": 12,
         "checkpoint": False,
         "decimals": 3,
         "beta": [{"start": 0.40, "stop": 0.48, "num": 3}],
+        "device": "cpu",
+        "dtype": "float64",
+    },
+    "heisenberg": {
+        "D": [1, 2],
+        "chi": [4, 8],
+        "measure_chi": [0, 10],
+        "init": "chain",
+        "seed": 0,
+        "noise": 0.01,
+        "lbfgs": {"max_iter": 4},
+        "ctmrg": {"tol": 1e-9, "max_iter": 100, "grad_mode": "fixed_point"},
+        "gpu_from_D": 8,
+        "device": "cpu",
+        "dtype": "float64",
     },
 }
 
@@ -81,8 +94,12 @@ def _with(path, value):
         (_with(("ising", "beta"), [{"start": 0.4, "num": 3}]), "stop"),
         (_with(("ising", "temperature"), 2.0), "temperature"),
         (_with(("threads",), 0), "threads"),
+        (_with(("heisenberg", "chi"), [8]), "heisenberg.chi"),
+        (_with(("heisenberg", "ctmrg"), {"tol": 1e-9, "max_iter": 100, "grad_mode": "exact"}), "grad_mode"),
+        (_with(("heisenberg", "D"), [0, 2]), "D"),
     ],
-    ids=["chi<1", "steps<1", "beta=0", "beta<0", "start>stop", "missing-stop", "unknown-key", "threads<1"],
+    ids=["chi<1", "steps<1", "beta=0", "beta<0", "start>stop", "missing-stop", "unknown-key", "threads<1",
+         "chi-per-D", "grad-mode", "D<1"],  # fmt: skip
 )
 def test_bad_config_is_rejected_before_any_job(tmp_path, config, field):
     run = snakemake(tmp_path, "-n", config=config)
@@ -115,6 +132,16 @@ def test_tiny_run_writes_sane_results(tmp_path):
         figure = tmp_path / f"results/figures/ising_fig3.{ext}"
         assert figure.stat().st_size > 10_000
     assert (tmp_path / "results/benchmarks/ising/chi6_steps12/beta_0.440.tsv").exists()
+    heis = read_dataset(tmp_path / "results/heisenberg/summary.nc")
+    assert list(heis.D.values) == [1, 2]
+    # D = 1 is the Neel product state, E = -1/2, m = 1/2, whatever the start.
+    assert float(heis.energy.sel(D=1)) == pytest.approx(-0.5, abs=1e-6)
+    assert float(heis.magnetization.sel(D=1)) == pytest.approx(0.5, abs=1e-3)
+    # D = 2 chained from D = 1, 4 iterations: below the product state, above the D = 2 optimum.
+    assert -0.6603 < float(heis.energy.sel(D=2)) < -0.5
+    assert int(heis.chi.sel(D=2)) == 10
+    for ext in ("png", "pdf"):
+        assert (tmp_path / f"results/figures/heisenberg_fig4.{ext}").stat().st_size > 10_000
     # A second invocation has nothing to do.
     again = snakemake(tmp_path, "-n", config=TINY)
     assert "Nothing to be done" in again.stdout + again.stderr

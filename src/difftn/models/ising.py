@@ -114,7 +114,8 @@ def exact_magnetization(beta):
     """Spontaneous magnetization (1 - sinh(2b)^-4)^(1/8) for beta > beta_c, else 0."""
     beta = _check_beta(beta)
     inner = np.clip(1.0 - np.sinh(2 * beta) ** -4.0, 0.0, None)
-    return (inner**0.125)[()]
+    # Decide the phase on beta itself: sinh(2 beta_c) rounds to either side of 1.
+    return np.where(beta > BETA_C, inner**0.125, 0.0)[()]
 
 
 def trg_observables(
