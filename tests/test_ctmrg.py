@@ -61,7 +61,7 @@ def _energy_gradient(A, mode, max_iter=500):
     e, _, _, info = evaluate(A, bond_hamiltonian(), CTMRGOptions(chi=12, tol=1e-12, max_iter=max_iter, grad_mode=mode))
     assert info.converged
     (g,) = torch.autograd.grad(e, A)
-    return float(e), g
+    return float(e.detach()), g
 
 
 @pytest.fixture(scope="module")

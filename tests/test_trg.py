@@ -163,8 +163,12 @@ def test_step_shapes_and_info():
     T1, err = trg_step(T, chi=3)
     assert T1.shape == (3, 3, 3, 3) and err < 1e-25  # rank 2 of 4: nothing lost
     steps = 6
-    _, info = run_lnz(T, chi=8, steps=steps)
+    # cutoff = 0 keeps min(chi, D^2) values, exact zeros included.
+    _, info = run_lnz(T, chi=8, steps=steps, cutoff=0.0)
     assert info.bond_dims == [4, 8, 8, 8, 8, 8]
+    # The default cutoff drops the exact zeros of the rank-2 first split.
+    _, info_default = run_lnz(T, chi=8, steps=steps)
+    assert info_default.bond_dims[0] == 2 and info_default.bond_dims[-1] == 8
     assert len(info.truncation_error) == steps
     assert info.truncation_error[0] < 1e-25
     assert all(0 <= e < 1 for e in info.truncation_error)
@@ -328,3 +332,26 @@ def test_checkpointing_gives_identical_results():
         lnz, _ = run_lnz(A, chi=5, steps=4, checkpoint=checkpoint)
         grads.append(torch.autograd.grad(lnz, A)[0])
     assert torch.allclose(grads[0], grads[1], atol=1e-12, rtol=0)
+
+
+# --------------------------------------------------------------------------
+# Z2 blocks: same numbers as dense, reverse mode both
+
+
+@pytest.mark.parametrize("beta", [0.38, 0.4406868, 0.47])
+def test_z2_blocks_agree_with_dense(beta):
+    from difftn.models.ising import trg_observables
+
+    dense = trg_observables(beta, chi=12, steps=16, symmetry="none")
+    z2 = trg_observables(beta, chi=12, steps=16, symmetry="z2")
+    # Measured <= 2e-11 at chi = 30 (benchmarks/bench_ising.py); the bar is 1e-8.
+    for key in ("lnz", "energy", "specific_heat"):
+        assert z2[key] == pytest.approx(dense[key], abs=1e-8), key
+
+
+def test_z2_rejects_a_tensor_without_the_symmetry():
+    T = random_tensor()
+    with pytest.raises(ValueError, match="not Z2 symmetric"):
+        trg_lnz(T, TRGOptions(chi=4, steps=2, symmetry="z2"), parity=[0, 1])
+    with pytest.raises(ValueError, match="parity"):
+        trg_lnz(ising_tensor(torch.tensor(0.4, dtype=DT)), TRGOptions(chi=4, steps=2, symmetry="z2"))

@@ -52,6 +52,7 @@ def _cmd_ising(args):
         args.chi,
         args.steps,
         checkpoint=args.checkpoint,
+        symmetry=args.symmetry,
         device=args.device,
         dtype=args.dtype,
         config_hash=args.config_hash,
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chi", type=_positive_int, default=30, help="TRG bond dimension cutoff")
     p.add_argument("--steps", type=_positive_int, default=30, help="TRG coarse-graining steps")
     p.add_argument("--checkpoint", action="store_true", help="recompute each TRG step in the backward")
+    p.add_argument("--symmetry", choices=["z2", "none"], default="z2", help="z2: block SVDs (faster); none: dense")
     p.add_argument("--config-hash", default="none", help=argparse.SUPPRESS)
     p.add_argument("--out", required=True, help="output NetCDF file")
     _add_runtime_args(p)

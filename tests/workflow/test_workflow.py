@@ -19,6 +19,7 @@ TINY = {
         "chi": [6],
         "steps": 12,
         "checkpoint": False,
+        "symmetry": "z2",
         "decimals": 3,
         "beta": [{"start": 0.40, "stop": 0.48, "num": 3}],
         "device": "cpu",

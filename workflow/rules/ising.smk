@@ -6,6 +6,7 @@ rule ising_point:
         "results/ising/chi{chi}_steps{steps}/beta_{beta}.nc",
     params:
         checkpoint=config["ising"]["checkpoint"],
+        symmetry=config["ising"]["symmetry"],
         device=config["ising"]["device"],
         dtype=config["ising"]["dtype"],
         config_hash=config_hash("ising"),

@@ -18,6 +18,7 @@ ds = ising.compute_point(
     int(w.chi),
     int(w.steps),
     checkpoint=p.checkpoint,
+    symmetry=p.symmetry,
     device=p.device,
     dtype=p.dtype,
     config_hash=p.config_hash,

@@ -2,8 +2,8 @@
 
 Forward: thin SVD ``A = U diag(S) V^T`` (LAPACK via ``torch.linalg.svd``),
 A of shape (m, n), r = min(m, n); U is (m, r), S is (r,), V is (n, r).
-Truncation to k < r is slicing of the thin factors, so the backward stays exact
-(it sees the discarded spectrum too).
+Truncation to k < r returns the leading k triplets, but the autograd node
+keeps all r, so the backward stays exact (it sees the discarded spectrum).
 
 Backward (Liao et al., PRX 9, 031041 (2019), Eqs. 3-5; Townsend 2016)::
 
@@ -21,8 +21,12 @@ The backward is written in differentiable torch operations on the saved
 *outputs*, so autograd differentiates it again: second derivatives (specific
 heat) flow through the SVD twice.
 
-Cost: when only the leading k columns of the cotangents are nonzero (the
-truncated factors of TRG), the backward costs O(r^2 k) instead of O(r^3).
+Cost: the autograd node returns the kept triplets (U_k, S_k, V_k) and the
+discarded ones (U_r, S_r, V_r) as separate outputs.  A first backward gets
+cotangents for the kept ones only, (m, k) and not zero-padded (m, r), and
+costs O(r^2 k); nothing of size r x r is formed.  Only a second backward,
+which differentiates the first one and so reaches U_r, S_r, V_r, needs the
+full O(r^3) rule.
 """
 
 import torch
@@ -32,7 +36,7 @@ from .broadening import DEFAULT_EPS, lorentzian
 __all__ = ["svd"]
 
 
-def svd(A: torch.Tensor, k: int | None = None, eps: float = DEFAULT_EPS):
+def svd(A: torch.Tensor, k: int | None = None, eps: float = DEFAULT_EPS, *, factors=None):
     """Thin SVD of a real matrix with a stable backward.
 
     Parameters
@@ -40,10 +44,14 @@ def svd(A: torch.Tensor, k: int | None = None, eps: float = DEFAULT_EPS):
     A : torch.Tensor
         Real matrix of shape (m, n).
     k : int, optional
-        Keep only the k largest singular triplets (truncation by slicing; the
-        backward stays exact).  ``None`` keeps all r = min(m, n).
+        Keep only the k largest singular triplets (the backward stays exact).
+        ``None`` keeps all r = min(m, n).
     eps : float
         Lorentzian broadening of 1/x in the backward.
+    factors : tuple of torch.Tensor, optional
+        ``torch.linalg.svd(A.detach(), full_matrices=False)``, if already
+        computed (e.g. to choose k from the spectrum); it is reused, not
+        recomputed.
 
     Returns
     -------
@@ -55,53 +63,68 @@ def svd(A: torch.Tensor, k: int | None = None, eps: float = DEFAULT_EPS):
         raise ValueError(f"svd expects a matrix, got shape {tuple(A.shape)}")
     if A.is_complex():
         raise TypeError("difftn.linalg.svd supports real matrices only")
-    U, S, V = _SVD.apply(A, eps)
-    if k is not None:
-        if k < 1:
-            raise ValueError(f"svd: k must be >= 1, got {k}")
-        U, S, V = U[:, :k], S[:k], V[:, :k]
-    return U, S, V
+    if k is not None and k < 1:
+        raise ValueError(f"svd: k must be >= 1, got {k}")
+    r = min(A.shape)
+    k = r if k is None else min(k, r)
+    Uk, Sk, Vk, _, _, _ = _SVD.apply(A, eps, k, factors)
+    return Uk, Sk, Vk
 
 
 class _SVD(torch.autograd.Function):
+    """A -> (U_k, S_k, V_k, U_r, S_r, V_r): kept and discarded triplets."""
+
     @staticmethod
-    def forward(ctx, A, eps):
-        U, S, Vh = torch.linalg.svd(A, full_matrices=False)
-        V = Vh.mT.contiguous()
+    def forward(ctx, A, eps, k, factors):
+        U, S, Vh = torch.linalg.svd(A, full_matrices=False) if factors is None else factors
+        V = Vh.mT
+        # Fresh tensors (not views of U or of the caller's factors).
+        parts = (U[:, :k], S[:k], V[:, :k], U[:, k:], S[k:], V[:, k:])
+        out = tuple(x.clone(memory_format=torch.contiguous_format) for x in parts)
         ctx.eps = eps
-        ctx.save_for_backward(U, S, V)
-        return U, S, V
+        ctx.set_materialize_grads(False)  # unused outputs get None, not zeros
+        ctx.save_for_backward(*out)
+        return out
 
     @staticmethod
-    def backward(ctx, gU, gS, gV):
-        U, S, V = ctx.saved_tensors
-        return svd_backward(U, S, V, gU, gS, gV, ctx.eps), None
+    def backward(ctx, gUk, gSk, gVk, gUr, gSr, gVr):
+        Uk, Sk, Vk, Ur, Sr, Vr = ctx.saved_tensors
+        if all(g is None for g in (gUk, gSk, gVk, gUr, gSr, gVr)):
+            return None, None, None, None
+        if gUr is None and gSr is None and gVr is None:
+            gA = svd_backward(Uk, Sk, Vk, Ur, Sr, Vr, gUk, gSk, gVk, ctx.eps)
+        else:
+            # Cotangents on the discarded triplets too: all r count as kept.
+            def join(x, y, gx, gy, dim):
+                gx = torch.zeros_like(x) if gx is None else gx
+                gy = torch.zeros_like(y) if gy is None else gy
+                return torch.cat([x, y], dim), torch.cat([gx, gy], dim)
+
+            U, gU = join(Uk, Ur, gUk, gUr, 1)
+            S, gS = join(Sk, Sr, gSk, gSr, 0)
+            V, gV = join(Vk, Vr, gVk, gVr, 1)
+            gA = svd_backward(U, S, V, Ur[:, :0], Sr[:0], Vr[:, :0], gU, gS, gV, ctx.eps)
+        return gA, None, None, None
 
 
-def _leading_support(gU, gS, gV) -> int:
-    """Number of leading singular triplets whose cotangents are not all zero."""
-    mask = (gU != 0).any(0) | (gV != 0).any(0) | (gS != 0)
-    nonzero = mask.nonzero()
-    return int(nonzero[-1]) + 1 if len(nonzero) else 0
+def svd_backward(Uk, Sk, Vk, Ur, Sr, Vr, gUk, gSk, gVk, eps=DEFAULT_EPS):
+    """Cotangent of A given cotangents of the kept triplets (see module doc).
 
-
-def svd_backward(U, S, V, gU, gS, gV, eps=DEFAULT_EPS):
-    """Cotangent of A given cotangents of the thin factors (see module doc)."""
-    m, r = U.shape
-    n = V.shape[0]
-    k = _leading_support(gU, gS, gV)
-    if k == 0:
-        return U.new_zeros(m, n)
-    gUk, gVk, gSk = gU[:, :k], gV[:, :k], gS[:k]
-    Uk, Vk, Sk = U[:, :k], V[:, :k], S[:k]
-    Ur, Vr, Sr = U[:, k:], V[:, k:], S[k:]
+    (Uk, Sk, Vk) are the k kept triplets, (Ur, Sr, Vr) the r - k others,
+    whose cotangents are zero; ``None`` cotangents are zero too.
+    """
+    m, k = Uk.shape
+    n = Vk.shape[0]
+    r = k + Sr.shape[0]
+    gUk = torch.zeros_like(Uk) if gUk is None else gUk
+    gVk = torch.zeros_like(Vk) if gVk is None else gVk
+    gSk = torch.zeros_like(Sk) if gSk is None else gSk
 
     # J = U^T Ubar and K = V^T Vbar vanish outside their first k columns, so
     # the bracket B is needed only in three blocks: kept-kept (k, k),
     # rest-kept (r-k, k) and kept-rest (k, r-k).  Nothing of size r x r.
-    J = U.mT @ gUk  # (r, k)
-    K = V.mT @ gVk
-    Jk, Kk, Jr, Kr = J[:k], K[:k], J[k:], K[k:]
+    Jk, Jr = Uk.mT @ gUk, Ur.mT @ gUk  # (k, k), (r-k, k)
+    Kk, Kr = Vk.mT @ gVk, Vr.mT @ gVk
 
     def fpm(s_i, s_j):  # broadened 1/(s_j - s_i) and 1/(s_j + s_i)
         return (
@@ -110,7 +133,7 @@ def svd_backward(U, S, V, gU, gS, gV, eps=DEFAULT_EPS):
         )
 
     a, c = fpm(Sk, Sk)
-    off = 1.0 - torch.eye(k, dtype=S.dtype, device=S.device)
+    off = 1.0 - torch.eye(k, dtype=Sk.dtype, device=Sk.device)
     B_kk = 0.5 * off * ((a + c) * (Jk - Jk.mT) + (a - c) * (Kk - Kk.mT)) + torch.diag(gSk)
     a, c = fpm(Sr, Sk)  # rows i >= k, columns j < k
     B_rk = 0.5 * ((a + c) * Jr + (a - c) * Kr)
@@ -121,7 +144,7 @@ def svd_backward(U, S, V, gU, gS, gV, eps=DEFAULT_EPS):
 
     inv_s = lorentzian(Sk, eps)
     if m > r:  # (1 - U U^T) Ubar S^-1 V^T
-        gA = gA + ((gUk - U @ J) * inv_s) @ Vk.mT
+        gA = gA + ((gUk - Uk @ Jk - Ur @ Jr) * inv_s) @ Vk.mT
     if n > r:  # U S^-1 Vbar^T (1 - V V^T)
-        gA = gA + (Uk * inv_s) @ (gVk - V @ K).mT
+        gA = gA + (Uk * inv_s) @ (gVk - Vk @ Kk - Vr @ Kr).mT
     return gA

@@ -61,6 +61,7 @@ def compute_point(
     steps: int,
     *,
     checkpoint: bool = False,
+    symmetry: str = "z2",
     device: str = "auto",
     dtype: str = "float64",
     config_hash: str = "none",
@@ -68,7 +69,9 @@ def compute_point(
     """TRG + AD observables and the exact values at one beta, with provenance attributes."""
     dev, dt = runtime.resolve_device(device), runtime.resolve_dtype(dtype)
     with runtime.measure(dev) as cost:
-        result = ising.trg_observables(beta, chi, steps, checkpoint=checkpoint, dtype=dt, device=dev)
+        result = ising.trg_observables(
+            beta, chi, steps, checkpoint=checkpoint, symmetry=symmetry, dtype=dt, device=dev
+        )
     values = dict(result)
     values["lnz_exact"] = float(ising.exact_lnz(beta))
     values["energy_exact"] = float(ising.exact_energy(beta))
@@ -84,7 +87,7 @@ def compute_point(
     ds.attrs.update(
         provenance_attrs(
             stage="ising",
-            parameters={"beta": beta, "chi": chi, "steps": steps, "checkpoint": checkpoint},
+            parameters={"beta": beta, "chi": chi, "steps": steps, "checkpoint": checkpoint, "symmetry": symmetry},
             modules=MODULES,
             device=dev,
             dtype=dt,

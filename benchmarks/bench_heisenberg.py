@@ -1,0 +1,123 @@
+"""Benchmark: Heisenberg C4v iPEPS, cost of energy + gradient and of whole optimizations.
+
+Each configuration runs in a fresh subprocess so that its peak resident memory
+(``resource.getrusage`` in the child, minus the memory after imports) is its
+own; configurations of one invocation share the machine's conditions, so
+compare ratios within one run.  Markdown tables on stdout.
+
+    python benchmarks/bench_heisenberg.py memory --D 3 --chi 50
+    python benchmarks/bench_heisenberg.py optimize --D 2 --chi 30 --max-iter 200
+    python benchmarks/bench_heisenberg.py optimize --D 3 --chi 30 --init results/heisenberg/D2_chi30/state.nc
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_memory(cfg):
+    """One energy + gradient evaluation; `iterations` forces that many CTMRG steps."""
+    import torch
+
+    torch.set_num_threads(cfg["threads"])
+    from difftn.ctmrg import CTMRGOptions
+    from difftn.ipeps import evaluate
+    from difftn.models.heisenberg import bond_hamiltonian
+    from difftn.studies.heisenberg import random_tensor
+
+    A = random_tensor(cfg["D"], seed=1).requires_grad_()
+    h = bond_hamiltonian()
+    if cfg["iterations"]:
+        options = CTMRGOptions(chi=cfg["chi"], tol=1e-300, max_iter=cfg["iterations"], grad_mode=cfg["mode"])
+    else:
+        options = CTMRGOptions(chi=cfg["chi"], tol=1e-10, max_iter=500, grad_mode=cfg["mode"])
+    base = _rss_mb()
+    start = time.perf_counter()
+    energy, _, _, info = evaluate(A, h, options)
+    (grad,) = torch.autograd.grad(energy, A)
+    return {"wall_s": time.perf_counter() - start, "peak_mb": _rss_mb(), "above_imports_mb": _rss_mb() - base,
+            "ctm_iterations": info.iterations, "energy": float(energy.detach()),
+            "grad_norm": float(grad.norm())}  # fmt: skip
+
+
+def child_optimize(cfg):
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(cfg["threads"])
+    from difftn.studies import heisenberg
+
+    out = Path(cfg["out"])
+    out.unlink(missing_ok=True)
+    start = time.perf_counter()
+    state = heisenberg.optimize(cfg["D"], cfg["chi"], out, init=cfg["init"], seed=cfg["seed"],
+                                ctm={"tol": 1e-10, "max_iter": 200, "grad_mode": cfg["mode"]},
+                                lbfgs={"max_iter": cfg["max_iter"]}, device="cpu", progress=False)  # fmt: skip
+    energy, elapsed = state.energy.values, state.elapsed_s.values
+    reach = {}
+    for threshold in cfg["thresholds"]:
+        hit = np.nonzero(energy <= threshold)[0]
+        reach[str(threshold)] = float(elapsed[hit[0]]) if len(hit) else None
+    return {"wall_s": time.perf_counter() - start, "peak_mb": _rss_mb(), "iterations": int(state.attrs["iteration"]),
+            "energy": float(energy[-1]), "magnetization": float(state.magnetization.values[-1]),
+            "stop": state.attrs["stop_reason"], "time_to": reach}  # fmt: skip
+
+
+def spawn(kind, cfg):
+    code = f"import json,sys; sys.path.insert(0, {str(SRC)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r});" \
+           f"import bench_heisenberg as b; print(json.dumps(b.child_{kind}(json.loads(sys.argv[1]))))"  # fmt: skip
+    run = subprocess.run([sys.executable, "-c", code, json.dumps(cfg)], capture_output=True, text=True)
+    if run.returncode:
+        return {"error": run.stderr.strip().splitlines()[-1]}
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["memory", "optimize"])
+    p.add_argument("--D", type=int, default=3)
+    p.add_argument("--chi", type=int, default=50)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--modes", nargs="+", default=["unrolled", "checkpoint", "fixed_point"])
+    p.add_argument("--iterations", type=int, nargs="+", default=[0, 20, 60],
+                   help="memory: forced CTMRG iteration counts (0: until converged)")
+    p.add_argument("--max-iter", type=int, default=200)
+    p.add_argument("--init", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--thresholds", type=float, nargs="*", default=[-0.6602, -0.660231, -0.6680, -0.66810])
+    args = p.parse_args()
+
+    if args.what == "memory":
+        print(f"D={args.D}, chi={args.chi}, {args.threads} threads; one energy + gradient evaluation\n")
+        print("| grad mode | CTMRG iterations | wall (s) | peak RSS (MB) | above imports (MB) | energy |")
+        print("|---|---|---|---|---|---|")
+        for mode in args.modes:
+            for it in args.iterations:
+                r = spawn("memory", {"D": args.D, "chi": args.chi, "threads": args.threads, "mode": mode,
+                                     "iterations": it})  # fmt: skip
+                if "error" in r:
+                    print(f"| {mode} | {it or 'converge'} | error: {r['error']} |")
+                    continue
+                print(f"| {mode} | {r['ctm_iterations']} | {r['wall_s']:.2f} | {r['peak_mb']:.0f} | "
+                      f"{r['above_imports_mb']:.0f} | {r['energy']:.10f} |")  # fmt: skip
+    else:
+        for mode in args.modes:
+            cfg = {"D": args.D, "chi": args.chi, "threads": args.threads, "mode": mode, "init": args.init,
+                   "seed": args.seed, "max_iter": args.max_iter, "thresholds": args.thresholds,
+                   "out": f"/tmp/bench_heisenberg_D{args.D}_chi{args.chi}_{mode}.nc"}  # fmt: skip
+            r = spawn("optimize", cfg)
+            print(json.dumps({"mode": mode, **r}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
