@@ -70,7 +70,7 @@ def ising_fig3(summaries: list, title: str | None = None):
     ax_d.set_xlabel(r"inverse temperature $\beta$")
     for ax, tag in zip((ax_e, ax_c, ax_d), "abc"):
         ax.legend(fontsize="small")
-        ax.text(0.01, 0.97, f"({tag})", transform=ax.transAxes, va="top")
+        ax.set_title(f"({tag})", loc="left")
     fig.suptitle(title or "2D Ising model: TRG with automatic differentiation")
     return fig
 
@@ -109,7 +109,7 @@ def heisenberg_fig4(summary, title: str | None = None):
     ax_m.set_ylabel("staggered magnetization $m$")
     for ax, tag in zip((ax_e, ax_m), "ab"):
         ax.legend(fontsize="small")
-        ax.text(0.01, 0.97, f"({tag})", transform=ax.transAxes, va="top")
+        ax.set_title(f"({tag})", loc="left")
         ax.set_xticks(range(2, 8))
     fig.suptitle(title or "Square-lattice Heisenberg antiferromagnet: C4v iPEPS optimized with AD")
     return fig

@@ -17,6 +17,14 @@ with every reciprocal broadened as 1/x -> x/(x^2 + eps) (see ``broadening``),
 so exactly degenerate or zero singular values give finite gradients.  The two
 projector terms exist only for rectangular A.
 
+Degeneracies: at exactly equal singular values the broadened factors vanish,
+so the intra-block part of the rule is dropped (the paper's convention).  This
+is exact for losses that see a degenerate block only through its spectrum or
+its complete subspace (projectors, truncation at a gap; the Ising TRG, checked
+against exact enumeration on small tori); it is not for a
+loss like <W, U diag(S) V^T> restricted to the block, whose gradient there
+needs information that the factor cotangents do not carry.
+
 The backward is written in differentiable torch operations on the saved
 *outputs*, so autograd differentiates it again: second derivatives (specific
 heat) flow through the SVD twice.
