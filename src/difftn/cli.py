@@ -41,6 +41,14 @@ def _add_runtime_args(p):
     p.add_argument("--threads", type=_positive_int, default=len(os.sched_getaffinity(0)), help="torch CPU threads")
 
 
+def _add_ctm_args(p, max_iter):
+    """CTMRG tolerance and cap, provenance hash and runtime options of the Heisenberg stages."""
+    p.add_argument("--ctm-tol", type=_positive_float, default=1e-10, help="CTMRG corner-spectrum tolerance")
+    p.add_argument("--ctm-max-iter", type=_positive_int, default=max_iter, help="CTMRG iteration cap")
+    p.add_argument("--config-hash", default="none", help=argparse.SUPPRESS)
+    _add_runtime_args(p)
+
+
 def _cmd_ising(args):
     from .io import write_dataset
     from .runtime import set_threads
@@ -173,20 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history-size", type=_positive_int, default=100, help="L-BFGS curvature pairs")
     p.add_argument("--tol-grad", type=_positive_float, default=1e-8, help="stop at max|gradient| below this")
     p.add_argument("--grad-mode", choices=GRAD_MODES, default="fixed_point", help="gradient through CTMRG")
-    p.add_argument("--ctm-tol", type=_positive_float, default=1e-10, help="CTMRG corner-spectrum tolerance")
-    p.add_argument("--ctm-max-iter", type=_positive_int, default=200, help="CTMRG iteration cap")
-    p.add_argument("--config-hash", default="none", help=argparse.SUPPRESS)
-    _add_runtime_args(p)
+    _add_ctm_args(p, max_iter=200)
     p.set_defaults(func=_cmd_heisenberg_optimize)
 
     p = hsub.add_parser("measure", help="energy and magnetization of a state at some chi")
     p.add_argument("--state", required=True, help="state file from 'difftn heisenberg optimize'")
     p.add_argument("--chi", type=_positive_int, required=True, help="CTMRG environment dimension")
     p.add_argument("--out", required=True, help="observables NetCDF file")
-    p.add_argument("--ctm-tol", type=_positive_float, default=1e-10, help="CTMRG corner-spectrum tolerance")
-    p.add_argument("--ctm-max-iter", type=_positive_int, default=500, help="CTMRG iteration cap")
-    p.add_argument("--config-hash", default="none", help=argparse.SUPPRESS)
-    _add_runtime_args(p)
+    _add_ctm_args(p, max_iter=500)
     p.set_defaults(func=_cmd_heisenberg_measure)
 
     p = sub.add_parser("info", help="print the provenance of a result file")
