@@ -28,6 +28,7 @@ from .models.heisenberg import spin_operators
 
 __all__ = [
     "symmetrize",
+    "prepare",
     "double_layer",
     "identity_boundary",
     "two_site_rdm",
@@ -77,8 +78,7 @@ def two_site_rdm(C, E, A) -> torch.Tensor:
     """Normalized two-site density matrix rho[s1, s2, s1', s2'] of a bond."""
     H = _half(C, E, A)
     rho = torch.einsum("xsrSRy,xtrTRy->stST", H, H)
-    d = rho.shape[0]
-    return rho / torch.einsum("stst->", rho).reshape(()) if d else rho
+    return rho / torch.einsum("stst->", rho)
 
 
 def bond_energy(rho, h) -> torch.Tensor:
@@ -93,6 +93,15 @@ def magnetization(rho) -> torch.Tensor:
     ops = spin_operators(dtype=torch.complex128, device=rho.device)
     values = [torch.einsum("sS,Ss->", rho1.to(torch.complex128), op).real for op in ops]
     return torch.sqrt(sum(v * v for v in values))
+
+
+def prepare(A: torch.Tensor) -> torch.Tensor:
+    """The tensor actually used: A symmetrized under C4v and scaled to max |A| = 1.
+
+    The state does not depend on the scale; fixing it keeps the norm network O(1).
+    """
+    As = symmetrize(A)
+    return As / As.abs().max()
 
 
 def evaluate(A, h, options: CTMRGOptions, env=None):
@@ -114,8 +123,7 @@ def evaluate(A, h, options: CTMRGOptions, env=None):
     env : (C, E), detached converged environment
     info : CTMRGInfo
     """
-    As = symmetrize(A)
-    As = As / As.abs().max()  # scale invariance; keeps the norm network O(1)
+    As = prepare(A)
     T = double_layer(As)
     boundary = identity_boundary(A.shape[1], A.dtype, A.device) if env is None else None
     C, E, info = ctmrg(T, options, env=env, boundary=boundary)

@@ -26,7 +26,7 @@ import xarray as xr
 from .. import runtime
 from ..ctmrg import CTMRGOptions, NotConvergedError, ctmrg
 from ..io import read_dataset, write_dataset
-from ..ipeps import bond_energy, double_layer, evaluate, magnetization, symmetrize, two_site_rdm
+from ..ipeps import bond_energy, double_layer, evaluate, magnetization, prepare, two_site_rdm
 from ..models.heisenberg import bond_hamiltonian
 from ..optimize import LINE_SEARCH, LBFGSOptions, minimize
 from ..provenance import provenance_attrs
@@ -247,8 +247,7 @@ def measure(state_path, chi: int, *, ctm: dict | None = None, device="auto", dty
     options = CTMRGOptions(chi=chi, **(ctm or {}))
     with runtime.measure(dev) as cost, torch.no_grad():
         A = torch.as_tensor(state.A.values, dtype=dt, device=dev)
-        As = symmetrize(A)
-        As = As / As.abs().max()
+        As = prepare(A)
         env = tuple(torch.as_tensor(state[k].values, dtype=dt, device=dev) for k in ("C", "E"))
         C, E, info = ctmrg(double_layer(As), options, env=env)
         if not info.converged:
