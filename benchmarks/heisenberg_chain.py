@@ -1,4 +1,8 @@
-"""Heisenberg iPEPS: D = 2 (chi = 30) -> D = 3 (chi = 30) -> D = 3 (chi = 60), timed.
+"""Heisenberg iPEPS: D = 2 (chi = 20) -> D = 3 (chi = 30) -> D = 3 (chi = 50), timed.
+
+The first two stages are those of the default study (config.yaml); the third
+continues the D = 3 state at a larger chi (noise 1e-4), where the chi = 30
+environment's bias (~1e-4 in E) no longer limits the optimization.
 
     python benchmarks/heisenberg_chain.py --out /tmp/chain [--threads 2]
 
@@ -29,15 +33,16 @@ def main():
     ctm = {"tol": 1e-10, "max_iter": 200, "grad_mode": "fixed_point"}
     start = time.perf_counter()
     stages = [
-        ("D2_chi30", 2, 30, None, {}, 200),
-        ("D3_chi30", 3, 30, "D2_chi30", {}, 400),
-        ("D3_chi60", 3, 60, "D3_chi30", {"noise": 1e-3}, 300),
+        ("D2_chi20", 2, 20, None, {}, 100),
+        ("D3_chi30", 3, 30, "D2_chi20", {}, 300),
+        ("D3_chi50", 3, 50, "D3_chi30", {"noise": 1e-4}, 150),
     ]
     for name, D, chi, init, extra, max_iter in stages:
         path = out / f"{name}.nc"
         path.unlink(missing_ok=True)
         ds = heisenberg.optimize(D, chi, path, init=out / f"{init}.nc" if init else None, seed=0, ctm=ctm,
-                                 lbfgs={"max_iter": max_iter}, device="cpu", progress=False, **extra)  # fmt: skip
+                                 lbfgs={"max_iter": max_iter, "tolerance_grad": 1e-7}, device="cpu", progress=False,
+                                 **extra)  # fmt: skip
         e, t = ds.energy.values, ds.elapsed_s.values
         reach = {thr: (round(float(t[np.argmax(e <= thr)]), 1) if (e <= thr).any() else None)
                  for thr in (-0.660231, -0.6680, -0.66810)}  # fmt: skip
