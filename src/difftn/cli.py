@@ -76,10 +76,11 @@ def _cmd_ising(args):
 
 
 def _cmd_aggregate(args):
+    from .io import write_table
     from .studies import ising
 
     ds = ising.aggregate(args.inputs)
-    ising.write_summary(ds, args.out, args.csv)
+    write_table(ds, args.out, args.csv)
     log.info("aggregated %d points into %s", ds.sizes["beta"], args.out)
 
 

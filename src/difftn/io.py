@@ -12,7 +12,7 @@ from pathlib import Path
 
 import xarray as xr
 
-__all__ = ["FORMAT_VERSION", "ENGINE", "write_dataset", "read_dataset", "ResultFileError"]
+__all__ = ["FORMAT_VERSION", "ENGINE", "write_dataset", "write_table", "read_dataset", "ResultFileError"]
 
 #: Bumped when the layout of result files changes incompatibly.
 FORMAT_VERSION = 1
@@ -41,6 +41,13 @@ def write_dataset(ds: xr.Dataset, path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_table(ds: xr.Dataset, nc_path, csv_path=None) -> None:
+    """Write an aggregated table as NetCDF (atomically) and, if asked, as CSV."""
+    write_dataset(ds, nc_path)
+    if csv_path is not None:
+        ds.to_dataframe().to_csv(csv_path, float_format="%.12g")
 
 
 def read_dataset(path) -> xr.Dataset:

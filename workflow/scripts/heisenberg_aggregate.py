@@ -6,11 +6,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _log import to_log  # noqa: E402
 
-from difftn.io import write_dataset  # noqa: E402
+from difftn.io import write_table  # noqa: E402
 from difftn.studies import heisenberg  # noqa: E402
 
 log = to_log(snakemake)  # noqa: F821
 ds = heisenberg.aggregate(snakemake.input)  # noqa: F821
-write_dataset(ds, snakemake.output.nc)  # noqa: F821
-ds.to_dataframe().to_csv(snakemake.output.csv, float_format="%.12g")  # noqa: F821
+write_table(ds, snakemake.output.nc, snakemake.output.csv)  # noqa: F821
 log.info("aggregated D = %s", list(ds.D.values))

@@ -9,11 +9,11 @@ import numpy as np
 import xarray as xr
 
 from .. import runtime
-from ..io import read_dataset, write_dataset
+from ..io import read_dataset
 from ..models import ising
 from ..provenance import provenance_attrs
 
-__all__ = ["MODULES", "beta_grid", "format_beta", "compute_point", "aggregate", "write_summary"]
+__all__ = ["MODULES", "beta_grid", "format_beta", "compute_point", "aggregate"]
 
 #: Library modules whose source determines an Ising result (for provenance and reruns).
 MODULES = ("difftn.linalg", "difftn.trg", "difftn.models.ising", "difftn.studies.ising")
@@ -122,10 +122,3 @@ def aggregate(paths) -> xr.Dataset:
     stacked.attrs = {k: points[0].attrs[k] for k in keep if k in points[0].attrs}
     stacked.attrs["difftn_stage"] = "ising_aggregate"
     return stacked
-
-
-def write_summary(ds: xr.Dataset, nc_path, csv_path=None) -> None:
-    """Write an aggregated table as NetCDF (atomically) and optionally as CSV."""
-    write_dataset(ds, nc_path)
-    if csv_path is not None:
-        ds.to_dataframe().to_csv(csv_path, float_format="%.12g")
