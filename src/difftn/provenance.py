@@ -14,7 +14,7 @@ import torch
 
 from . import __version__
 
-__all__ = ["source_hash", "git_commit", "provenance_attrs", "PACKAGE_ROOT"]
+__all__ = ["source_hash", "git_commit", "provenance_attrs", "aggregate_attrs", "file_sha256", "PACKAGE_ROOT"]
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 
@@ -42,6 +42,15 @@ def source_hash(*modules: str) -> str:
             digest.update(str(path.relative_to(PACKAGE_ROOT.parent)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def file_sha256(path) -> str:
+    """SHA-256 of a file's bytes: identifies the exact input a result was started from."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def git_commit() -> str:
@@ -83,3 +92,30 @@ def provenance_attrs(
         "wall_time_s": float(wall_time_s),
         "peak_memory_mb": float(peak_memory_mb),
     }
+
+
+def aggregate_attrs(points, *, stage: str, modules: tuple[str, ...], wall_time_s: float, peak_memory_mb: float) -> dict:
+    """Provenance of a table built from point files: the points' devices, dtypes and config hash.
+
+    Raises ValueError if the points disagree on their config hash or source
+    hash: such a table would mix results of different settings or code.
+    Points may come from different devices (e.g. GPU only for large D).
+    """
+    shared = {}
+    for key in ("device", "dtype", "config_hash", "source_hash"):
+        values = sorted({str(ds.attrs.get(key, "unknown")) for ds in points})
+        if len(values) != 1 and key in ("config_hash", "source_hash"):
+            raise ValueError(f"{stage}: the input files mix {key} values {values}; recompute them together")
+        shared[key] = ",".join(values)
+    attrs = provenance_attrs(
+        stage=stage,
+        parameters={"inputs": len(points)},
+        modules=modules,
+        device=shared["device"],
+        dtype=shared["dtype"],
+        wall_time_s=wall_time_s,
+        peak_memory_mb=peak_memory_mb,
+        config_hash=shared["config_hash"],
+    )
+    attrs["points_source_hash"] = shared["source_hash"]
+    return attrs

@@ -1,54 +1,12 @@
 """The Snakemake workflow: dry runs, config validation, and one tiny real run."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import yaml
+from support import REPO, TINY, job_counts, snakemake
 
 from difftn.io import read_dataset
 from difftn.models import ising
-
-REPO = Path(__file__).resolve().parents[2]
-
-TINY = {
-    "threads": 1,
-    "ising": {
-        "chi": [6],
-        "steps": 12,
-        "checkpoint": False,
-        "symmetry": "z2",
-        "decimals": 3,
-        "beta": [{"start": 0.40, "stop": 0.48, "num": 3}],
-        "device": "cpu",
-        "dtype": "float64",
-    },
-    "heisenberg": {
-        "D": [1, 2],
-        "chi": [4, 8],
-        "measure_chi": [0, 10],
-        "init": "chain",
-        "seed": 0,
-        "noise": 0.01,
-        "lbfgs": {"max_iter": 4},
-        "ctmrg": {"tol": 1e-9, "max_iter": 100, "grad_mode": "fixed_point"},
-        "gpu_from_D": 8,
-        "device": "cpu",
-        "dtype": "float64",
-    },
-}
-
-
-def snakemake(workdir, *args, config=None):
-    """Run the repository's workflow in ``workdir``; return the CompletedProcess."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
-    if config is not None:
-        path = Path(workdir) / "test_config.yaml"
-        path.write_text(yaml.safe_dump(config))
-        cmd += ["--configfile", str(path)]
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.parametrize(
@@ -57,10 +15,7 @@ def snakemake(workdir, *args, config=None):
 def test_dry_run(tmp_path, configfile, n_points):
     run = snakemake(tmp_path, "-n", "--configfile", str(REPO / configfile))
     assert run.returncode == 0, run.stderr
-    counts = dict(
-        line.split()[:2] for line in run.stdout.splitlines() if line.startswith(("ising_point ", "total "))
-    )
-    assert int(counts["ising_point"]) == n_points
+    assert job_counts(run.stdout)["ising_point"] == n_points
 
 
 def test_paper_config_matches_the_paper():
@@ -110,9 +65,8 @@ def test_bad_config_is_rejected_before_any_job(tmp_path, config, field):
     assert not (tmp_path / "results").exists()
 
 
-def test_tiny_run_writes_sane_results(tmp_path):
-    run = snakemake(tmp_path, "--cores", "2", config=TINY)
-    assert run.returncode == 0, run.stderr
+def test_tiny_run_writes_sane_results(tiny_run):
+    tmp_path = tiny_run
     run_dir = tmp_path / "results/ising/chi6_steps12"
     for beta in ("0.400", "0.440", "0.480"):
         point = read_dataset(run_dir / f"beta_{beta}.nc")

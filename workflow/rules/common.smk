@@ -1,6 +1,9 @@
 # Shared by all rules: config validation, derived parameter lists, input functions.
 import hashlib
 import json
+from pathlib import Path
+
+import yaml
 
 from snakemake.utils import validate
 
@@ -9,7 +12,39 @@ from difftn.studies import heisenberg as heisenberg_study
 from difftn.studies import ising as ising_study
 
 
-validate(config, "../schemas/config.schema.yaml")
+def _allowed(schema):
+    """The allowed values of one schema node, in words."""
+    words = [schema["type"]] if "type" in schema else []
+    for key, text in (("minimum", ">= {}"), ("exclusiveMinimum", "> {}"), ("maximum", "<= {}"),
+                      ("exclusiveMaximum", "< {}"), ("minItems", "at least {} items")):  # fmt: skip
+        if key in schema:
+            words.append(text.format(schema[key]))
+    if "enum" in schema:
+        words.append("one of " + ", ".join(map(str, schema["enum"])))
+    if schema.get("additionalProperties") is False:
+        words.append("keys " + ", ".join(schema.get("properties", {})))
+    if "description" in schema:
+        words.append(f"({schema['description']})")
+    return " ".join(words)
+
+
+def _validate_config():
+    """Every schema violation, each with the field's dotted name and what is allowed."""
+    import jsonschema
+
+    path = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+    schema = yaml.safe_load(path.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        field = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in err.absolute_path).lstrip(".")
+        problems.append(f"config field {field or '(top level)'}: {err.message}; allowed: {_allowed(err.schema)}")
+    if problems:
+        raise ValueError("invalid configuration:\n  " + "\n  ".join(problems))
+    validate(config, "../schemas/config.schema.yaml")  # fills schema defaults, if any
+
+
+_validate_config()
 
 
 def _check_config():
@@ -91,6 +126,11 @@ def heisenberg_observables(wildcards=None):
 
 def heisenberg_gpu(wildcards):
     return 1 if int(wildcards.D) >= HEIS["gpu_from_D"] else 0
+
+
+def heisenberg_gpu_model(wildcards):
+    """The configured GPU type on GPU jobs only (the SLURM plugin asks for a GPU when it is set)."""
+    return HEIS["gpu_model"] if heisenberg_gpu(wildcards) else ""
 
 
 def get_final_output():

@@ -22,6 +22,7 @@ rule heisenberg_optimize:
         mem_mb=8000,
         runtime=600,
         gpu=heisenberg_gpu,
+        gpu_model=heisenberg_gpu_model,
     log:
         "results/logs/heisenberg/D{D}_chi{chi}/optimize.log",
     benchmark:
@@ -46,6 +47,7 @@ rule heisenberg_measure:
         mem_mb=8000,
         runtime=120,
         gpu=heisenberg_gpu,
+        gpu_model=heisenberg_gpu_model,
     log:
         "results/logs/heisenberg/D{D}_chi{chi}/measure_chi{mchi}.log",
     benchmark:

@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _log import to_log  # noqa: E402
 
+from difftn.provenance import file_sha256  # noqa: E402
 from difftn.runtime import set_threads  # noqa: E402
 from difftn.studies import heisenberg  # noqa: E402
 
@@ -19,17 +20,22 @@ D, chi = int(w.D), int(w.chi)
 init = snakemake.input.get("init")  # noqa: F821
 progress = Path(p.progress)
 
-# Resume only a run with the same physics settings (more iterations are fine).
+# Resume only a run of the same code, start and physics settings (more iterations are fine).
 if progress.exists():
     try:
         old = heisenberg.load_state(progress)
         old_ctm = {k: v for k, v in json.loads(old.attrs["ctmrg_options"]).items() if k in p.ctmrg}
-        same = (old.attrs["D"], old.attrs["chi"], old.attrs["seed"]) == (D, chi, p.seed) and old_ctm == dict(p.ctmrg)
+        same = {
+            "D, chi, seed": (old.attrs["D"], old.attrs["chi"], old.attrs["seed"]) == (D, chi, p.seed),
+            "ctmrg options": old_ctm == dict(p.ctmrg),
+            "library source": old.attrs["source_hash"] == p.source_hash,
+            "initial state": old.attrs.get("init_sha256", "none") == (file_sha256(init) if init else "none"),
+        }
     except Exception as err:  # unreadable or foreign: start over
         log.warning("ignoring %s: %s", progress, err)
-        same = False
-    if not same:
-        log.info("settings changed: starting %s afresh", progress)
+        same = {"readable": False}
+    if not all(same.values()):
+        log.info("%s changed: starting %s afresh", [k for k, v in same.items() if not v], progress)
         progress.unlink()
 
 heisenberg.optimize(

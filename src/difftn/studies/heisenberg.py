@@ -29,7 +29,7 @@ from ..io import read_dataset, write_dataset
 from ..ipeps import bond_energy, double_layer, evaluate, magnetization, prepare, two_site_rdm
 from ..models.heisenberg import bond_hamiltonian
 from ..optimize import LINE_SEARCH, LBFGSOptions, minimize
-from ..provenance import provenance_attrs
+from ..provenance import aggregate_attrs, file_sha256, provenance_attrs
 from ..reference import QMC_ENERGY
 
 __all__ = ["MODULES", "random_tensor", "pad_tensor", "pad_env", "optimize", "measure", "load_state", "aggregate"]
@@ -185,6 +185,7 @@ def optimize(
         history = {key: list(state[key].values) for key in _HISTORY}
         snapshot = {k[len("lbfgs_"):]: state[k].values for k in state.data_vars if k.startswith("lbfgs_")}
         start, seed, init_desc = int(state.attrs["iteration"]), int(state.attrs["seed"]), state.attrs["init"]
+        init_digest = state.attrs.get("init_sha256", "none")
         elapsed0 = float(history["elapsed_s"][-1]) if history["elapsed_s"] else 0.0
         if state.attrs["stop_reason"] in ("gradient", "no change") or start >= lbfgs_options.max_iter:
             log.info("%s is already done (%s, %d iterations)", out, state.attrs["stop_reason"], start)
@@ -197,12 +198,14 @@ def optimize(
         A0 = pad_tensor(A_old, D, noise, seed)
         env = pad_env(tuple(torch.as_tensor(small[k].values, dtype=dt, device=dev) for k in ("C", "E")), D_old, D)
         init_desc = f"padded from {Path(init).name} (D={D_old}), noise {noise}"
+        init_digest = file_sha256(init)
     else:
         A0 = random_tensor(D, seed, dt, dev)
-        init_desc = f"random uniform [-1, 1], seed {seed}"
+        init_desc, init_digest = f"random uniform [-1, 1], seed {seed}", "none"
 
     objective = _Objective(h, ctm_options, env)
     attrs = {"title": "Heisenberg iPEPS optimization state", "D": D, "chi": chi, "seed": seed, "init": init_desc,
+             "init_sha256": init_digest,
              "line_search": LINE_SEARCH, "ctmrg_options": json.dumps(asdict(ctm_options)),
              "lbfgs_options": json.dumps(asdict(lbfgs_options))}  # fmt: skip
     clock = time.perf_counter()
@@ -281,7 +284,8 @@ def aggregate(observable_paths) -> xr.Dataset:
     largest chi), ``energy_opt_chi`` (at the optimization chi), ``chi``
     (measurement), ``optimization_chi``, ``iterations``.
     """
-    points = [read_dataset(p) for p in observable_paths]
+    with runtime.measure() as read_cost:  # reading dominates an aggregate's cost
+        points = [read_dataset(p) for p in observable_paths]
     if not points:
         raise ValueError("aggregate: no input files")
     by_D = {}
@@ -307,5 +311,6 @@ def aggregate(observable_paths) -> xr.Dataset:
     ds["energy"].attrs.update(long_name="energy per site (largest measurement chi)", units="J")
     ds["energy_relative_error"].attrs.update(long_name="(E - E_QMC)/|E_QMC|, QMC: Sandvik 1997")
     ds["magnetization"].attrs.update(long_name="staggered magnetization |<S>|")
-    ds.attrs.update({"title": "Heisenberg iPEPS summary", "difftn_stage": "heisenberg_aggregate"})
+    ds.attrs["title"] = "Heisenberg iPEPS summary"
+    ds.attrs.update(aggregate_attrs(points, stage="heisenberg_aggregate", modules=MODULES, **read_cost))
     return ds

@@ -1,0 +1,66 @@
+"""Shared by the workflow tests: the tiny config and a way to run the workflow."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+TINY = {
+    "threads": 1,
+    "ising": {
+        "chi": [6],
+        "steps": 12,
+        "checkpoint": False,
+        "symmetry": "z2",
+        "decimals": 3,
+        "beta": [{"start": 0.40, "stop": 0.48, "num": 3}],
+        "device": "cpu",
+        "dtype": "float64",
+    },
+    "heisenberg": {
+        "D": [1, 2],
+        "chi": [4, 8],
+        "measure_chi": [0, 10],
+        "init": "chain",
+        "seed": 0,
+        "noise": 0.01,
+        "lbfgs": {"max_iter": 4},
+        "ctmrg": {"tol": 1e-9, "max_iter": 100, "grad_mode": "fixed_point"},
+        "gpu_from_D": 8,
+        "gpu_model": "",
+        "device": "cpu",
+        "dtype": "float64",
+    },
+}
+
+
+def snakemake(workdir, *args, config=None, env=None, timeout=600):
+    """Run the repository's workflow in ``workdir``; return the CompletedProcess."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
+    if config is not None:
+        path = Path(workdir) / "test_config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        cmd += ["--configfile", str(path)]
+    env = None if env is None else {**os.environ, **env}
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+
+
+def job_counts(output: str) -> dict:
+    """Rule name -> number of jobs, from the job-stats table of a (dry) run."""
+    counts, in_table = {}, False
+    for line in output.splitlines():
+        words = line.split()
+        if words[:2] == ["job", "count"]:
+            in_table = True
+        elif in_table and len(words) == 2 and words[1].isdigit():
+            counts[words[0]] = int(words[1])
+        elif in_table and counts and not line.strip():
+            break
+    counts.pop("total", None)
+    return counts
