@@ -7,6 +7,7 @@ import yaml
 
 from snakemake.utils import validate
 
+from difftn.io import FORMAT_VERSION
 from difftn.provenance import source_hash
 from difftn.studies import heisenberg as heisenberg_study
 from difftn.studies import ising as ising_study

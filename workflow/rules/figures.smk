@@ -8,7 +8,8 @@ rule ising_figure:
         png=report("results/figures/ising_fig3.png", caption="../report/ising_fig3.rst", category="Ising"),
         pdf="results/figures/ising_fig3.pdf",
     params:
-        source_hash=source_hash("difftn.plots"),
+        format_version=FORMAT_VERSION,
+        source_hash=source_hash("difftn.plots", "difftn.models.ising"),
     log:
         "results/logs/figures/ising_fig3.log",
     script:
@@ -22,6 +23,7 @@ rule heisenberg_figure:
         png=report("results/figures/heisenberg_fig4.png", caption="../report/heisenberg_fig4.rst", category="Heisenberg"),
         pdf="results/figures/heisenberg_fig4.pdf",
     params:
+        format_version=FORMAT_VERSION,
         source_hash=source_hash("difftn.plots", "difftn.reference"),
     log:
         "results/logs/figures/heisenberg_fig4.log",

@@ -8,6 +8,7 @@ rule heisenberg_optimize:
     output:
         "results/heisenberg/D{D}_chi{chi}/state.nc",
     params:
+        format_version=FORMAT_VERSION,
         progress="results/heisenberg/D{D}_chi{chi}/progress.nc",
         seed=HEIS["seed"],
         noise=HEIS["noise"],
@@ -37,11 +38,12 @@ rule heisenberg_measure:
     output:
         "results/heisenberg/D{D}_chi{chi}/observables_chi{mchi}.nc",
     params:
+        format_version=FORMAT_VERSION,
         ctmrg={"tol": HEIS["ctmrg"]["tol"], "max_iter": 1000},
         device=HEIS["device"],
         dtype=HEIS["dtype"],
         config_hash=config_hash("heisenberg"),
-        source_hash=source_hash(*heisenberg_study.MODULES),
+        source_hash=source_hash(*heisenberg_study.MEASURE_MODULES),
     threads: config["threads"]
     resources:
         mem_mb=8000,
@@ -62,6 +64,8 @@ rule heisenberg_aggregate:
     output:
         nc="results/heisenberg/summary.nc",
         csv=report("results/heisenberg/summary.csv", caption="../report/heisenberg_summary.rst", category="Heisenberg"),
+    params:
+        format_version=FORMAT_VERSION,
     log:
         "results/logs/heisenberg/aggregate.log",
     script:

@@ -5,6 +5,7 @@ rule ising_point:
     output:
         "results/ising/chi{chi}_steps{steps}/beta_{beta}.nc",
     params:
+        format_version=FORMAT_VERSION,
         checkpoint=config["ising"]["checkpoint"],
         symmetry=config["ising"]["symmetry"],
         device=config["ising"]["device"],
@@ -30,6 +31,8 @@ rule ising_aggregate:
     output:
         nc="results/ising/chi{chi}_steps{steps}/summary.nc",
         csv="results/ising/chi{chi}_steps{steps}/summary.csv",
+    params:
+        format_version=FORMAT_VERSION,
     log:
         "results/logs/ising/chi{chi}_steps{steps}/aggregate.log",
     script:

@@ -32,7 +32,7 @@ from ..optimize import LINE_SEARCH, LBFGSOptions, minimize
 from ..provenance import aggregate_attrs, file_sha256, provenance_attrs
 from ..reference import QMC_ENERGY
 
-__all__ = ["MODULES", "random_tensor", "pad_tensor", "pad_env", "optimize", "measure", "load_state", "aggregate"]
+__all__ = ["MODULES", "MEASURE_MODULES", "random_tensor", "pad_tensor", "pad_env", "optimize", "measure", "load_state", "aggregate"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ MODULES = (
     "difftn.optimize",
     "difftn.studies.heisenberg",
 )
+#: A measurement also reports the error against QMC (``reference``).
+MEASURE_MODULES = MODULES + ("difftn.reference",)
 
 _HISTORY = ("energy", "grad_max", "magnetization", "ctm_iterations", "ctm_converged", "elapsed_s")
 
@@ -273,7 +275,8 @@ def measure(state_path, chi: int, *, ctm: dict | None = None, device="auto", dty
     ds.attrs.update({"title": "Heisenberg iPEPS observables", "state_file": str(state_path),
                      "optimization_chi": int(state.attrs["chi"]), "iterations": int(state.attrs["iteration"])})
     ds.attrs.update(provenance_attrs(stage="heisenberg_measure", parameters={"D": D, "chi": chi},
-                                     modules=MODULES, device=dev, dtype=dt, config_hash=config_hash, **cost))
+                                     modules=MEASURE_MODULES, device=dev, dtype=dt, config_hash=config_hash,
+                                     **cost))
     return ds
 
 
@@ -312,5 +315,5 @@ def aggregate(observable_paths) -> xr.Dataset:
     ds["energy_relative_error"].attrs.update(long_name="(E - E_QMC)/|E_QMC|, QMC: Sandvik 1997")
     ds["magnetization"].attrs.update(long_name="staggered magnetization |<S>|")
     ds.attrs["title"] = "Heisenberg iPEPS summary"
-    ds.attrs.update(aggregate_attrs(points, stage="heisenberg_aggregate", modules=MODULES, **read_cost))
+    ds.attrs.update(aggregate_attrs(points, stage="heisenberg_aggregate", modules=MEASURE_MODULES, **read_cost))
     return ds
