@@ -134,8 +134,24 @@ def heisenberg_gpu_model(wildcards):
     return HEIS["gpu_model"] if heisenberg_gpu(wildcards) else ""
 
 
+def benchmark_files():
+    """The benchmark record of every compute job (Snakemake writes them beside the job)."""
+    files = expand(
+        "results/benchmarks/ising/{run}/beta_{beta}.tsv",
+        run=ISING_DIRS,
+        beta=[ising_study.format_beta(b, BETA_DECIMALS) for b in BETAS],
+    )
+    for D in HEIS["D"]:
+        run = f"results/benchmarks/heisenberg/D{D}_chi{HEIS_CHI[D]}"
+        files.append(f"{run}/optimize.tsv")
+        chis = [HEIS_CHI[D]] + ([HEIS_MEASURE_CHI[D]] if HEIS_MEASURE_CHI[D] else [])
+        files += [f"{run}/measure_chi{chi}.tsv" for chi in chis]
+    return files
+
+
 def get_final_output():
     return [
+        "results/benchmarks/summary.csv",
         *expand("results/ising/{run}/summary.{ext}", run=ISING_DIRS, ext=["nc", "csv"]),
         *expand("results/figures/ising_fig3.{ext}", ext=["png", "pdf"]),
         *expand("results/heisenberg/summary.{ext}", ext=["nc", "csv"]),

@@ -30,7 +30,11 @@ rule ising_aggregate:
         ising_points,
     output:
         nc="results/ising/chi{chi}_steps{steps}/summary.nc",
-        csv="results/ising/chi{chi}_steps{steps}/summary.csv",
+        csv=report(
+            "results/ising/chi{chi}_steps{steps}/summary.csv",
+            caption="../report/ising_summary.rst",
+            category="Ising",
+        ),
     params:
         format_version=FORMAT_VERSION,
     log:

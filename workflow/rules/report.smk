@@ -1,0 +1,16 @@
+# The benchmark records of every compute job as one table for the report.
+
+
+rule benchmark_table:
+    input:
+        benchmark_files(),
+    output:
+        report(
+            "results/benchmarks/summary.csv",
+            caption="../report/benchmarks.rst",
+            category="Benchmarks",
+        ),
+    log:
+        "results/logs/benchmarks/summary.log",
+    script:
+        "../scripts/benchmark_table.py"
