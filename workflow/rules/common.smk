@@ -5,9 +5,10 @@ from pathlib import Path
 
 import yaml
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
-from difftn.io import FORMAT_VERSION
+from difftn.io import FORMAT_VERSION, ResultFileError, read_dataset
 from difftn.provenance import source_hash
 from difftn.studies import heisenberg as heisenberg_study
 from difftn.studies import ising as ising_study
@@ -70,6 +71,50 @@ def _check_config():
 
 
 _check_config()
+
+def _set_aside_if_unreadable(path):
+    """Never use a corrupted result or one of another format: move it aside, so it is recomputed.
+
+    A file that fails ``difftn.io.read_dataset`` is renamed to ``<name>.unreadable``
+    (kept for inspection; no rule reads that name); its job then runs again
+    for the rule that needs it.  Outputs already up to date downstream were
+    made from the file while it was whole and stay valid.  A dry run only reports.
+    """
+    path = Path(path)
+    if not (path.suffix == ".nc" and path.exists()):
+        return
+    try:
+        read_dataset(path).close()
+    except ResultFileError as err:
+        if workflow.dryrun:
+            logger.warning(f"{err}\n  (a real run moves it aside and recomputes it)")
+            return
+        aside = path.with_name(path.name + ".unreadable")
+        path.replace(aside)
+        logger.warning(f"{err}\n  moved to {aside}; recomputed for the rule that needs it")
+
+
+def checked(inputs):
+    """Wrap an input function, a pattern or a list of files: existing inputs are checked first.
+
+    Input functions run while Snakemake builds the job graph, so a file moved
+    aside here is then missing and its job is planned again.
+    """
+
+    def function(wildcards):
+        if callable(inputs):
+            files = inputs(wildcards)
+        elif isinstance(inputs, str):
+            files = inputs.format(**dict(wildcards.items()))
+        else:
+            files = list(inputs)
+        paths = files.values() if isinstance(files, dict) else [files] if isinstance(files, str) else files
+        for path in paths:
+            _set_aside_if_unreadable(path)
+        return files
+
+    return function
+
 
 BETA_DECIMALS = config["ising"]["decimals"]
 BETAS = ising_study.beta_grid(config["ising"]["beta"], BETA_DECIMALS)

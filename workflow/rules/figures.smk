@@ -3,7 +3,7 @@
 
 rule ising_figure:
     input:
-        expand("results/ising/{run}/summary.nc", run=ISING_DIRS),
+        checked(expand("results/ising/{run}/summary.nc", run=ISING_DIRS)),
     output:
         png=report("results/figures/ising_fig3.png", caption="../report/ising_fig3.rst", category="Ising"),
         pdf="results/figures/ising_fig3.pdf",
@@ -18,7 +18,7 @@ rule ising_figure:
 
 rule heisenberg_figure:
     input:
-        "results/heisenberg/summary.nc",
+        checked("results/heisenberg/summary.nc"),
     output:
         png=report("results/figures/heisenberg_fig4.png", caption="../report/heisenberg_fig4.rst", category="Heisenberg"),
         pdf="results/figures/heisenberg_fig4.pdf",

@@ -4,7 +4,7 @@
 
 rule heisenberg_optimize:
     input:
-        unpack(heisenberg_init),
+        unpack(checked(heisenberg_init)),
     output:
         "results/heisenberg/D{D}_chi{chi}/state.nc",
     params:
@@ -34,7 +34,7 @@ rule heisenberg_optimize:
 
 rule heisenberg_measure:
     input:
-        state="results/heisenberg/D{D}_chi{chi}/state.nc",
+        state=checked("results/heisenberg/D{D}_chi{chi}/state.nc"),
     output:
         "results/heisenberg/D{D}_chi{chi}/observables_chi{mchi}.nc",
     params:
@@ -60,7 +60,7 @@ rule heisenberg_measure:
 
 rule heisenberg_aggregate:
     input:
-        heisenberg_observables,
+        checked(heisenberg_observables),
     output:
         nc="results/heisenberg/summary.nc",
         csv=report("results/heisenberg/summary.csv", caption="../report/heisenberg_summary.rst", category="Heisenberg"),

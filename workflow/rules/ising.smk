@@ -27,7 +27,7 @@ rule ising_point:
 
 rule ising_aggregate:
     input:
-        ising_points,
+        checked(ising_points),
     output:
         nc="results/ising/chi{chi}_steps{steps}/summary.nc",
         csv=report(
