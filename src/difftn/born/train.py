@@ -357,10 +357,12 @@ def train_gradient(mps: MPS, data, options: GradientOptions, *, test_data=None) 
     x = _check_data(torch.as_tensor(data), n, d).to(device)
     x_test = None if test_data is None else _check_data(torch.as_tensor(test_data), n, d).to(device)
     params = [A.detach().clone().requires_grad_(True) for A in mps.tensors]
-    if options.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=options.learning_rate)
-    else:
-        opt = torch.optim.LBFGS(params, lr=options.learning_rate, max_iter=1, line_search_fn="strong_wolfe")
+    def make_optimizer():
+        if options.optimizer == "adam":
+            return torch.optim.Adam(params, lr=options.learning_rate)
+        return torch.optim.LBFGS(params, lr=options.learning_rate, max_iter=1, line_search_fn="strong_wolfe")
+
+    opt = make_optimizer()
 
     def closure():
         opt.zero_grad()
@@ -376,4 +378,7 @@ def train_gradient(mps: MPS, data, options: GradientOptions, *, test_data=None) 
     for _ in range(options.steps):
         opt.step(closure)
         _record(info, MPS([p.detach() for p in params]), x, x_test, 0.0, start)
+        if options.optimizer == "lbfgs" and info.nll_train[-1] >= info.nll_train[-2]:
+            # L-BFGS stalls for good once its curvature pairs give no descent direction: restart from the gradient.
+            opt = make_optimizer()
     return canonicalize(MPS([p.detach() for p in params]), 0), info
