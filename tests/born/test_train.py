@@ -94,7 +94,7 @@ def test_max_bond_one_converges_to_the_independent_pixel_model():
     data = (rng.random((200, 8)) < np.linspace(0.1, 0.9, 8)).astype(np.uint8)
     test = (rng.random((50, 8)) < 0.5).astype(np.uint8)
     _, info = train_sweeps(
-        random_mps(8, 1, seed=0), data, SweepOptions(max_bond=1, sweeps=30, learning_rate=0.2), test_data=test
+        random_mps(8, 1, seed=0), data, SweepOptions(max_bond=1, sweeps=10, learning_rate=0.2), test_data=test
     )
     assert info.nll_train[-1] == pytest.approx(independent_pixel_nll(data, alpha=0.0), abs=1e-8)
     assert info.nll_test[-1] == pytest.approx(independent_pixel_nll(data, test, alpha=0.0), abs=1e-6)

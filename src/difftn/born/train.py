@@ -28,6 +28,7 @@ The SVD of the truncation is not differentiated, so plain
 """
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -247,7 +248,7 @@ def _evaluate(mps, x, x_test):
     with torch.no_grad():
         train = float(nll(mps.tensors, x))
         test = float(nll(mps.tensors, x_test)) if x_test is not None else None
-    if not torch.isfinite(torch.tensor(train)):
+    if not math.isfinite(train):
         raise FloatingPointError(f"training NLL is {train}")
     return train, test
 
