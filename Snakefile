@@ -12,6 +12,7 @@ configfile: "config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ising.smk"
 include: "workflow/rules/heisenberg.smk"
+include: "workflow/rules/born.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 

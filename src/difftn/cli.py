@@ -5,6 +5,10 @@
     difftn figure ising-fig3 --out fig3.png summary.nc [...]
     difftn heisenberg optimize --D 2 --chi 30 --out state.nc [--init smaller.nc] [--resume]
     difftn heisenberg measure --state state.nc --chi 40 --out obs.nc
+    difftn born train --data bas --max-bond 16 --out model.nc
+    difftn born sample --model model.nc --out samples.nc
+    difftn born aggregate --out summary.nc --csv summary.csv model1.nc model2.nc ...
+    difftn born figure nll --out nll.png summary1.nc [...]   |   born figure samples --out s.png samples.nc
     difftn info FILE.nc
 """
 
@@ -126,6 +130,66 @@ def _cmd_heisenberg_measure(args):
              float(ds.energy_relative_error), float(ds.magnetization), args.out)  # fmt: skip
 
 
+def _cmd_born_train(args):
+    from .io import write_dataset
+    from .runtime import set_threads
+    from .studies import born
+
+    set_threads(args.threads)
+    if args.data == "bas":
+        settings = {"rows": args.rows, "cols": args.cols}
+    else:
+        settings = {"threshold": args.threshold, "test_fraction": args.test_fraction, "split_seed": args.split_seed}
+    train = {"sweeps": args.sweeps, "learning_rate": args.learning_rate, "cutoff": args.cutoff,
+             "steps_per_bond": args.steps_per_bond, "max_halvings": args.max_halvings, "init_bond": args.init_bond}
+    ds = born.train_point(args.data, args.max_bond, settings, train, seed=args.seed, n_samples=args.samples,
+                          device=args.device, dtype=args.dtype, config_hash=args.config_hash)
+    write_dataset(ds, args.out)
+    extra = f", test {float(ds.test_nll):.4f}" if "test_nll" in ds else ""
+    if "valid_fraction" in ds:
+        extra += f", {float(ds.valid_fraction):.2%} valid samples, {int(ds.distinct_patterns)} distinct patterns"
+    log.info("%s Dmax=%d: NLL train %.6f%s (independent pixels %.4f), largest bond %d, %.1f s -> %s", args.data,
+             args.max_bond, float(ds.train_nll), extra, float(ds.baseline_train_nll), int(ds.bond_dimension.max()),
+             ds.attrs["wall_time_s"], args.out)  # fmt: skip
+
+
+def _cmd_born_sample(args):
+    from .io import write_dataset
+    from .runtime import set_threads
+    from .studies import born
+
+    set_threads(args.threads)
+    ds = born.sample_point(args.model, n_samples=args.samples, n_images=args.images, completions=args.completions,
+                           hide=args.hide, seed=args.seed, device=args.device)  # fmt: skip
+    write_dataset(ds, args.out)
+    log.info("%d samples, %d x %d inpaintings -> %s", ds.sizes["sample"], ds.sizes["image"], ds.sizes["completion"],
+             args.out)  # fmt: skip
+
+
+def _cmd_born_aggregate(args):
+    from .io import write_table
+    from .studies import born
+
+    ds = born.aggregate(args.inputs)
+    write_table(ds, args.out, args.csv)
+    log.info("aggregated %d bond dimensions into %s", ds.sizes["max_bond"], args.out)
+
+
+def _cmd_born_figure(args):
+    from .io import read_dataset
+    from .plots import save_figure
+    from .plots_born import born_nll, born_samples
+
+    data = [read_dataset(p) for p in args.inputs]
+    if args.name == "nll":
+        fig = born_nll(data)
+    else:
+        if len(data) != 1:
+            raise ValueError("born figure samples: give exactly one samples file")
+        fig = born_samples(data[0])
+    log.info("wrote %s", ", ".join(map(str, save_figure(fig, args.out))))
+
+
 def _cmd_info(args):
     from .io import read_dataset
 
@@ -191,6 +255,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="observables NetCDF file")
     _add_ctm_args(p, max_iter=500)
     p.set_defaults(func=_cmd_heisenberg_measure)
+
+    from .studies.born import DATASETS, HIDE
+
+    bm = sub.add_parser("born", help="MPS Born machine: train, sample, aggregate, figures")
+    bsub = bm.add_subparsers(dest="stage", required=True)
+    p = bsub.add_parser("train", help="two-site sweep training at one maximal bond dimension")
+    p.add_argument("--data", choices=DATASETS, required=True, help="bas: bars and stripes; digits: 8x8 digits")
+    p.add_argument("--max-bond", type=_positive_int, required=True, help="maximal bond dimension D_max")
+    p.add_argument("--out", required=True, help="model NetCDF file (history, NLLs, the MPS)")
+    p.add_argument("--rows", type=_positive_int, default=4, help="bas: image height")
+    p.add_argument("--cols", type=_positive_int, default=4, help="bas: image width")
+    p.add_argument("--threshold", type=_positive_int, default=8, help="digits: gray level (1..16) counted as 1")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="digits: held-out share in [0, 1)")
+    p.add_argument("--split-seed", type=int, default=0, help="digits: seed of the train/test split")
+    p.add_argument("--sweeps", type=int, default=10, help="sweeps (left-right and back)")
+    p.add_argument("--learning-rate", type=_positive_float, default=0.1, help="gradient step on the two-site tensor")
+    p.add_argument("--cutoff", type=float, default=1e-7, help="relative SVD cutoff in [0, 1)")
+    p.add_argument("--steps-per-bond", type=_positive_int, default=1, help="gradient steps per bond")
+    p.add_argument("--max-halvings", type=int, default=8, help="backtracking halvings of the step")
+    p.add_argument("--init-bond", type=_positive_int, default=2, help="bond dimension of the random start")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial MPS and the samples")
+    p.add_argument("--samples", type=int, default=10_000, help="zipper samples for the sample statistics")
+    p.add_argument("--config-hash", default="none", help=argparse.SUPPRESS)
+    _add_runtime_args(p)
+    p.set_defaults(func=_cmd_born_train)
+
+    p = bsub.add_parser("sample", help="exact samples and inpainting from a model file")
+    p.add_argument("--model", required=True, help="model file from 'difftn born train'")
+    p.add_argument("--out", required=True, help="samples NetCDF file")
+    p.add_argument("--samples", type=int, default=48, help="independent samples")
+    p.add_argument("--images", type=int, default=6, help="images to inpaint")
+    p.add_argument("--completions", type=_positive_int, default=4, help="completions per image")
+    p.add_argument("--hide", choices=HIDE, default="bottom", help="half of each image that is drawn")
+    p.add_argument("--seed", type=int, default=0)
+    _add_runtime_args(p)
+    p.set_defaults(func=_cmd_born_sample)
+
+    p = bsub.add_parser("aggregate", help="model files of one data set -> table over D_max")
+    p.add_argument("inputs", nargs="+", help="model NetCDF files")
+    p.add_argument("--out", required=True, help="output NetCDF file")
+    p.add_argument("--csv", help="also write this CSV table")
+    p.set_defaults(func=_cmd_born_aggregate)
+
+    p = bsub.add_parser("figure", help="nll: NLL against D_max; samples: sample grid and inpainting")
+    p.add_argument("name", choices=["nll", "samples"])
+    p.add_argument("inputs", nargs="+", help="nll: summary files (one panel each); samples: one samples file")
+    p.add_argument("--out", required=True, help="PNG file; a PDF is written beside it")
+    p.set_defaults(func=_cmd_born_figure)
 
     p = sub.add_parser("info", help="print the provenance of a result file")
     p.add_argument("file")

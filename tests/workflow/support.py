@@ -35,6 +35,29 @@ TINY = {
         "device": "cpu",
         "dtype": "float64",
     },
+    "born": {
+        "threads": 1,
+        "seed": 0,
+        "samples": 2000,
+        "figure": {"samples": 16, "images": 2, "completions": 2, "hide": "bottom"},
+        "device": "cpu",
+        "dtype": "float64",
+        "bas": {
+            "max_bond": [2, 8],
+            "rows": 3,
+            "cols": 3,
+            "train": {"sweeps": 6, "learning_rate": 0.2, "cutoff": 1e-7, "steps_per_bond": 1, "max_halvings": 8,
+                      "init_bond": 2},
+        },
+        "digits": {
+            "max_bond": [2],
+            "threshold": 8,
+            "test_fraction": 0.2,
+            "split_seed": 0,
+            "train": {"sweeps": 2, "learning_rate": 0.1, "cutoff": 1e-7, "steps_per_bond": 1, "max_halvings": 8,
+                      "init_bond": 2},
+        },
+    },
 }
 
 

@@ -10,12 +10,15 @@ from difftn.models import ising
 
 
 @pytest.mark.parametrize(
-    "configfile, n_points", [("config.yaml", 15), ("workflow/configs/paper.yaml", 57)]
+    "configfile, n_points, n_born", [("config.yaml", 15, 6), ("workflow/configs/paper.yaml", 57, 12)]
 )
-def test_dry_run(tmp_path, configfile, n_points):
+def test_dry_run(tmp_path, configfile, n_points, n_born):
     run = snakemake(tmp_path, "-n", "--configfile", str(REPO / configfile))
     assert run.returncode == 0, run.stderr
-    assert job_counts(run.stdout)["ising_point"] == n_points
+    counts = job_counts(run.stdout)
+    assert counts["ising_point"] == n_points
+    assert counts["born_train"] == n_born  # one per data set x D_max
+    assert counts["born_sample"] == 2  # the largest D_max of each data set
 
 
 def test_paper_config_matches_the_paper():
@@ -53,9 +56,13 @@ def _with(path, value):
         (_with(("heisenberg", "chi"), [8]), "heisenberg.chi"),
         (_with(("heisenberg", "ctmrg"), {"tol": 1e-9, "max_iter": 100, "grad_mode": "exact"}), "grad_mode"),
         (_with(("heisenberg", "D"), [0, 2]), "D"),
+        (_with(("born", "bas", "max_bond"), [0, 4]), "max_bond"),
+        (_with(("born", "digits", "test_fraction"), 1.0), "test_fraction"),
+        (_with(("born", "bas", "train", "cutoff"), 1.5), "cutoff"),
+        (_with(("born", "figure", "hide"), "middle"), "hide"),
     ],
     ids=["chi<1", "steps<1", "beta=0", "beta<0", "start>stop", "missing-stop", "unknown-key", "threads<1",
-         "chi-per-D", "grad-mode", "D<1"],  # fmt: skip
+         "chi-per-D", "grad-mode", "D<1", "born-Dmax<1", "born-test-fraction", "born-cutoff", "born-hide"],  # fmt: skip
 )
 def test_bad_config_is_rejected_before_any_job(tmp_path, config, field):
     run = snakemake(tmp_path, "-n", config=config)
@@ -97,6 +104,20 @@ def test_tiny_run_writes_sane_results(tiny_run):
     assert int(heis.chi.sel(D=2)) == 10
     for ext in ("png", "pdf"):
         assert (tmp_path / f"results/figures/heisenberg_fig4.{ext}").stat().st_size > 10_000
+    # Born machine: 3x3 bars and stripes at D_max = 8 = 2^3 is learned exactly (NLL ln 14).
+    bas = read_dataset(tmp_path / "results/born/bas/summary.nc")
+    assert list(bas.max_bond.values) == [2, 8]
+    assert float(bas.train_nll.sel(max_bond=8)) == pytest.approx(np.log(14), abs=1e-3)
+    assert float(bas.valid_fraction.sel(max_bond=8)) > 0.99 and int(bas.distinct_patterns.sel(max_bond=8)) == 14
+    assert float(bas.train_nll.sel(max_bond=2)) > np.log(14) + 0.3
+    digits = read_dataset(tmp_path / "results/born/digits/summary.nc")
+    assert float(digits.test_nll.sel(max_bond=2)) < float(digits.baseline_test_nll) - 1.0  # measured 23.3 vs 25.2
+    model = read_dataset(tmp_path / "results/born/bas/Dmax8/model.nc")
+    assert model.attrs["source_hash"] and list(model.bond_dimension.values)[0] == 1
+    for name in ("born_nll", "born_samples_bas", "born_samples_digits"):
+        for ext in ("png", "pdf"):
+            assert (tmp_path / f"results/figures/{name}.{ext}").stat().st_size > 10_000
+    assert (tmp_path / "results/benchmarks/born/bas/Dmax8/train.tsv").exists()
     # A second invocation has nothing to do.
     again = snakemake(tmp_path, "-n", config=TINY)
     assert "Nothing to be done" in again.stdout + again.stderr

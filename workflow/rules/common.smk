@@ -10,6 +10,7 @@ from snakemake.utils import validate
 
 from difftn.io import FORMAT_VERSION, ResultFileError, read_dataset
 from difftn.provenance import source_hash
+from difftn.studies import born as born_study
 from difftn.studies import heisenberg as heisenberg_study
 from difftn.studies import ising as ising_study
 
@@ -133,6 +134,7 @@ wildcard_constraints:
     beta=r"\d+\.\d{%d}" % BETA_DECIMALS,
     D=r"\d+",
     mchi=r"\d+",
+    data="|".join(born_study.DATASETS),
 
 
 def ising_points(wildcards):
@@ -194,6 +196,58 @@ def benchmark_files():
     return files
 
 
+BORN = config["born"]
+BORN_DATA = [name for name in born_study.DATASETS if BORN[name]["max_bond"]]
+
+
+def born_settings(wildcards):
+    """A data set's own settings (shape, threshold, split): no D_max, no training."""
+    section = BORN[wildcards.data]
+    return {k: v for k, v in section.items() if k not in ("max_bond", "train")}
+
+
+def born_train_options(wildcards):
+    return BORN[wildcards.data]["train"]
+
+
+def born_config_hash(wildcards):
+    """Hash of what a data set's results depend on: its subsection, shared settings."""
+    shared = {k: v for k, v in BORN.items() if k not in born_study.DATASETS}
+    text = json.dumps(
+        {"shared": shared, wildcards.data: BORN[wildcards.data]}, sort_keys=True
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def born_models(wildcards):
+    return expand(
+        "results/born/{data}/Dmax{D}/model.nc",
+        data=wildcards.data,
+        D=BORN[wildcards.data]["max_bond"],
+    )
+
+
+def born_figure_samples(wildcards):
+    """Samples of the largest D_max of the data set."""
+    D = max(BORN[wildcards.data]["max_bond"])
+    return f"results/born/{wildcards.data}/Dmax{D}/samples.nc"
+
+
+def born_outputs():
+    """Tables and sample figures of each data set with a D_max list; NLL figure."""
+    files = [
+        *expand("results/born/{data}/summary.{ext}", data=BORN_DATA, ext=["nc", "csv"]),
+        *expand(
+            "results/figures/born_samples_{data}.{ext}",
+            data=BORN_DATA,
+            ext=["png", "pdf"],
+        ),
+    ]
+    if BORN_DATA:
+        files += expand("results/figures/born_nll.{ext}", ext=["png", "pdf"])
+    return files
+
+
 def get_final_output():
     return [
         "results/benchmarks/summary.csv",
@@ -201,4 +255,5 @@ def get_final_output():
         *expand("results/figures/ising_fig3.{ext}", ext=["png", "pdf"]),
         *expand("results/heisenberg/summary.{ext}", ext=["nc", "csv"]),
         *expand("results/figures/heisenberg_fig4.{ext}", ext=["png", "pdf"]),
+        *born_outputs(),
     ]

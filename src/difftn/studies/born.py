@@ -1,0 +1,361 @@
+"""The MPS Born machine study (Han, Wang, Fan, Wang, Zhang, PRX 8, 031012 (2018)).
+
+Stages, each a plain function used by the CLI and the workflow scripts:
+
+``train_point``  one data set x one maximal bond dimension: two-site sweep
+                 training, NLL history, final train/test NLL next to the
+                 independent-pixel baseline, zipper-sample statistics, and
+                 the trained MPS itself (``model.nc``).
+``sample_point`` from a model file: a grid of exact samples and inpainting
+                 (one half of each image given, the other half drawn from
+                 the conditional distribution) (``samples.nc``).
+``aggregate``    the model files of one data set along ``max_bond``.
+
+Data sets (``DATASETS``): ``bas`` (bars and stripes, rows x cols, trained on
+all patterns; NLL floor ln(#patterns)); ``digits`` (scikit-learn's 8x8
+digits binarized at ``threshold``, a seeded held-out test split).
+
+Model file layout of the MPS (ragged bond dimensions): ``bond_dimension``
+over ``bond`` holds D_0..D_n (n + 1 values, D_0 = D_n = 1); site k has shape
+(D_k, 2, D_{k+1}) in index order [left bond, pixel value, right bond];
+``mps_data`` over ``mps_element`` holds all site tensors raveled in C order
+and concatenated in site order.  The MPS is stored in canonical form with
+its orthogonality center at site 0 and Z = 1 (ready for zipper sampling).
+Pixels are in raster order (pixel (r, c) is site r * cols + c).
+"""
+
+import json
+import logging
+import math
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .. import runtime
+from ..born import (
+    SweepOptions,
+    conditional_sample,
+    from_flat,
+    independent_pixel_nll,
+    random_mps,
+    sample,
+    to_flat,
+    train_sweeps,
+)
+from ..datasets import DIGITS_SHAPE, bars_and_stripes, digits, is_bars_and_stripes
+from ..io import read_dataset
+from ..provenance import provenance_attrs
+
+__all__ = ["MODULES", "DATASETS", "HIDE", "load_data", "train_point", "load_model", "sample_point", "aggregate"]
+
+log = logging.getLogger(__name__)
+
+#: Library modules whose source determines a Born-machine result.
+MODULES = ("difftn.born", "difftn.datasets", "difftn.studies.born")
+
+#: Data set names.
+DATASETS = ("bas", "digits")
+#: Which half of an image inpainting hides (and draws).
+HIDE = ("bottom", "top", "left", "right")
+
+_TRAIN_KEYS = ("sweeps", "learning_rate", "cutoff", "steps_per_bond", "max_halvings", "init_bond")
+
+
+def load_data(name: str, settings: dict) -> dict:
+    """Training (and test) images of a data set.
+
+    Parameters
+    ----------
+    name : str
+        ``bas`` (settings ``rows``, ``cols``) or ``digits`` (settings
+        ``threshold``, ``test_fraction``, ``split_seed``).
+
+    Returns
+    -------
+    dict
+        ``train`` (N, n) and ``test`` ((M, n) or None) uint8 arrays,
+        ``shape`` (rows, cols), ``floor``: the smallest possible training
+        NLL (ln #patterns for ``bas``; None for ``digits``).
+    """
+    if name == "bas":
+        rows, cols = int(settings["rows"]), int(settings["cols"])
+        train = bars_and_stripes(rows, cols)
+        return {"train": train, "test": None, "shape": (rows, cols), "floor": math.log(len(train))}
+    if name == "digits":
+        train, test = digits(
+            threshold=int(settings["threshold"]),
+            test_fraction=float(settings["test_fraction"]),
+            seed=int(settings.get("split_seed", 0)),
+        )
+        return {"train": train, "test": test if len(test) else None, "shape": DIGITS_SHAPE, "floor": None}
+    raise ValueError(f"data set must be one of {DATASETS}, got {name!r}")
+
+
+def _var(values, dims, long_name, units="1"):
+    return xr.DataArray(values, dims=dims, attrs={"long_name": long_name, "units": units})
+
+
+def train_point(
+    name: str,
+    max_bond: int,
+    settings: dict,
+    train: dict,
+    *,
+    seed: int = 0,
+    n_samples: int = 10_000,
+    device: str = "auto",
+    dtype: str = "float64",
+    config_hash: str = "none",
+) -> xr.Dataset:
+    """Train a Born machine on one data set at one maximal bond dimension.
+
+    Parameters
+    ----------
+    name : str
+        One of ``DATASETS``.
+    max_bond : int
+        D_max of the truncation (>= 1).
+    settings : dict
+        The data set's settings (``load_data``).
+    train : dict
+        Training options ``sweeps``, ``learning_rate``, ``cutoff``,
+        ``steps_per_bond``, ``max_halvings`` (``SweepOptions``; absent keys
+        take its defaults) and ``init_bond`` (bond dimension of the random start, default 2).
+    seed : int
+        Seed of the random initial MPS and of the samples.
+    n_samples : int
+        Zipper samples drawn from the trained model for the sample statistics
+        (bars and stripes: fraction of valid patterns, distinct patterns).
+
+    Returns
+    -------
+    xarray.Dataset
+        NLL history over ``sweep``, final values, baseline, sample statistics
+        and the MPS (layout in the module docstring), with provenance attributes.
+    """
+    if max_bond < 1:
+        raise ValueError(f"max_bond must be >= 1, got {max_bond}")
+    if n_samples < 0:
+        raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+    dev, dt = runtime.resolve_device(device), runtime.resolve_dtype(dtype)
+    unknown = set(train) - set(_TRAIN_KEYS)
+    if unknown:
+        raise ValueError(f"unknown training options {sorted(unknown)}; allowed: {_TRAIN_KEYS}")
+    options = SweepOptions(max_bond=int(max_bond), **{k: v for k, v in train.items() if k != "init_bond"})
+    init_bond = int(train.get("init_bond", 2))
+    if init_bond < 1:
+        raise ValueError(f"init_bond must be >= 1, got {init_bond}")
+    data = load_data(name, settings)
+    images, test = data["train"], data["test"]
+    rows, cols = data["shape"]
+    with runtime.measure(dev) as cost:
+        mps0 = random_mps(rows * cols, min(init_bond, max_bond), seed=seed, dtype=dt, device=dev)
+        mps, info = train_sweeps(mps0, images, options, test_data=test)
+        x = sample(mps, n_samples, seed=seed + 1).cpu().numpy().astype(np.uint8)
+    flat, bonds = to_flat(mps)
+    sweeps = np.arange(len(info.nll_train))
+    ds = xr.Dataset(
+        {
+            "train_nll": _var(info.nll_train[-1], (), "training NLL per image after the last sweep", "nat"),
+            "train_nll_history": _var(info.nll_train, ("sweep",), "training NLL per image", "nat"),
+            "max_bond_history": _var(info.max_bond, ("sweep",), "largest bond dimension of the MPS"),
+            "truncation_error_history": _var(
+                info.truncation_error, ("sweep",), "largest discarded weight sum s_i^2/sum s^2 in the sweep"
+            ),
+            "elapsed_history": _var(info.elapsed_s, ("sweep",), "wall time since the start of training", "s"),
+            "baseline_train_nll": _var(
+                independent_pixel_nll(images, alpha=1.0), (), "independent-pixel model (Laplace), training NLL", "nat"
+            ),
+            "bond_dimension": _var(bonds, ("bond",), "MPS bond dimensions D_0..D_n (site k: D_k x 2 x D_k+1)"),
+            "mps_data": _var(flat, ("mps_element",), "MPS site tensors [left, pixel, right], C order, site after site"),
+            "sample_count": _var(len(x), (), "zipper samples drawn for the statistics"),
+        },
+        coords={
+            "max_bond": _var(int(max_bond), (), "maximal bond dimension D_max"),
+            "sweep": _var(sweeps, ("sweep",), "sweep (0: the random initial MPS)"),
+        },
+    )
+    if test is not None:
+        ds["test_nll"] = _var(info.nll_test[-1], (), "test NLL per image after the last sweep", "nat")
+        ds["test_nll_history"] = _var(info.nll_test, ("sweep",), "test NLL per image", "nat")
+        ds["baseline_test_nll"] = _var(
+            independent_pixel_nll(images, test, alpha=1.0), (), "independent-pixel model (Laplace), test NLL", "nat"
+        )
+        counts = images.sum(axis=0)
+        unseen = ((test == 1) & (counts == 0)) | ((test == 0) & (counts == len(images)))
+        ds["test_images_unseen_pixel"] = _var(
+            int(unseen.any(axis=1).sum()), (), "test images with a pixel value that no training image has there"
+        )
+    if data["floor"] is not None:
+        ds["nll_floor"] = _var(data["floor"], (), "smallest possible NLL: ln(number of patterns)", "nat")
+    if name == "bas":
+        valid = is_bars_and_stripes(x, rows, cols)
+        ds["valid_fraction"] = _var(float(valid.mean()) if len(x) else np.nan, (), "share of samples that are patterns")
+        distinct = len(np.unique(x[valid], axis=0)) if valid.any() else 0
+        ds["distinct_patterns"] = _var(distinct, (), "distinct valid patterns among the samples")
+        ds["pattern_count"] = _var(len(images), (), "number of bars-and-stripes patterns")
+    parameters = {"data": name, "max_bond": int(max_bond), "seed": seed, "n_samples": n_samples,
+                  "settings": settings, "train": train}  # fmt: skip
+    ds.attrs.update(
+        {
+            "title": "MPS Born machine trained by two-site sweeps",
+            "data": name,
+            "rows": rows,
+            "cols": cols,
+            "phys_dim": 2,
+            "center": 0,
+            "seed": seed,
+            "data_settings": json.dumps(settings, sort_keys=True),
+            "mps_layout": "site k = mps_data[sum_{j<k} D_j*2*D_{j+1} :][: D_k*2*D_{k+1}].reshape(D_k, 2, D_{k+1}); "
+            "canonical, center 0, Z = 1; pixels in raster order",
+        }
+    )
+    ds.attrs.update(
+        provenance_attrs(
+            stage="born_train", parameters=parameters, modules=MODULES, device=dev, dtype=dt,
+            config_hash=config_hash, **cost,
+        )
+    )  # fmt: skip
+    return ds
+
+
+def load_model(source, device: str = "cpu", dtype: str = "float64"):
+    """The trained MPS of a model file (path or Dataset): returns (MPS, Dataset)."""
+    ds = source if isinstance(source, xr.Dataset) else read_dataset(source)
+    if "mps_data" not in ds:
+        raise ValueError("not a Born-machine model file: no variable 'mps_data'")
+    mps = from_flat(
+        ds.mps_data.values,
+        ds.bond_dimension.values,
+        phys_dim=int(ds.attrs["phys_dim"]),
+        center=int(ds.attrs["center"]),
+        dtype=runtime.resolve_dtype(dtype),
+        device=runtime.resolve_device(device),
+    )
+    return mps, ds
+
+
+def _hidden_mask(rows: int, cols: int, hide: str) -> np.ndarray:
+    """(rows, cols) bool: True where the pixel is hidden (drawn), False where given."""
+    if hide not in HIDE:
+        raise ValueError(f"hide must be one of {HIDE}, got {hide!r}")
+    mask = np.zeros((rows, cols), dtype=bool)
+    if hide == "bottom":
+        mask[rows - rows // 2 :] = True
+    elif hide == "top":
+        mask[: rows // 2] = True
+    elif hide == "left":
+        mask[:, : cols // 2] = True
+    else:
+        mask[:, cols - cols // 2 :] = True
+    return mask
+
+
+def sample_point(
+    model, *, n_samples: int = 48, n_images: int = 6, completions: int = 4, hide: str = "bottom", seed: int = 0,
+    device: str = "auto", config_hash: str = "none",
+) -> xr.Dataset:  # fmt: skip
+    """Samples and inpainting from a trained model file.
+
+    Parameters
+    ----------
+    model : str, Path or xarray.Dataset
+        A ``train_point`` result.
+    n_samples : int
+        Independent zipper samples (>= 0).
+    n_images, completions : int
+        Inpainting: this many images drawn at random (test images for
+        ``digits``, patterns for ``bas``), each completed this many times (>= 0, >= 1).
+    hide : str
+        One of ``HIDE``: the half of each image that is drawn from
+        p(hidden | given); the other half is given.
+    seed : int
+        Seed of the images' choice and of all samples.
+    """
+    if n_samples < 0 or n_images < 0 or completions < 1:
+        raise ValueError(f"need n_samples >= 0, n_images >= 0, completions >= 1; got {n_samples}, {n_images}, {completions}")
+    dev = runtime.resolve_device(device)
+    mps, meta = load_model(model, device=str(dev))
+    rows, cols = int(meta.attrs["rows"]), int(meta.attrs["cols"])
+    name = meta.attrs["data"]
+    data = load_data(name, json.loads(meta.attrs["data_settings"]))
+    pool = data["test"] if data["test"] is not None else data["train"]
+    rng = np.random.default_rng(seed)
+    originals = pool[np.sort(rng.choice(len(pool), size=min(n_images, len(pool)), replace=False))]
+    hidden = _hidden_mask(rows, cols, hide)
+    with runtime.measure(dev) as cost:
+        x = sample(mps, n_samples, seed=seed).cpu().numpy().astype(np.uint8)
+        given = np.repeat(originals, completions, axis=0)
+        fixed = np.broadcast_to(~hidden.ravel(), given.shape)
+        filled = conditional_sample(mps, torch.as_tensor(given).long(), torch.as_tensor(fixed.copy()), seed=seed + 1)
+        filled = filled.cpu().numpy().astype(np.uint8)
+    k = len(originals)
+    ds = xr.Dataset(
+        {
+            "samples": _var(x.reshape(-1, rows, cols), ("sample", "row", "col"), "independent zipper samples"),
+            "inpaint_original": _var(originals.reshape(k, rows, cols), ("image", "row", "col"), "images to inpaint"),
+            "inpaint_hidden": _var(hidden.astype(np.uint8), ("row", "col"), "1: pixel drawn, 0: pixel given"),
+            "inpaint_completion": _var(
+                filled.reshape(k, completions, rows, cols), ("image", "completion", "row", "col"),
+                "samples of the hidden half given the other half",
+            ),
+        },
+        coords={"max_bond": meta.max_bond},
+    )  # fmt: skip
+    if name == "bas":
+        ds["sample_valid"] = _var(is_bars_and_stripes(x, rows, cols).astype(np.uint8), ("sample",), "1: valid pattern")
+        ok = is_bars_and_stripes(filled, rows, cols).reshape(k, completions)
+        ds["inpaint_valid"] = _var(ok.astype(np.uint8), ("image", "completion"), "1: completion is a valid pattern")
+    ds.attrs.update({"title": "Born machine samples and inpainting", "data": name, "rows": rows, "cols": cols,
+                     "hide": hide, "model_source_hash": meta.attrs.get("source_hash", "unknown")})  # fmt: skip
+    ds.attrs.update(
+        provenance_attrs(
+            stage="born_sample",
+            parameters={"n_samples": n_samples, "n_images": n_images, "completions": completions, "hide": hide,
+                        "seed": seed, "max_bond": int(meta.max_bond), "data": name},
+            modules=MODULES, device=dev, dtype=mps.tensors[0].dtype, config_hash=config_hash, **cost,
+        )
+    )  # fmt: skip
+    return ds
+
+
+_SUMMARY = (
+    "train_nll", "test_nll", "valid_fraction", "distinct_patterns", "sample_count", "test_images_unseen_pixel",
+)  # fmt: skip
+_CONSTANT = ("baseline_train_nll", "baseline_test_nll", "nll_floor", "pattern_count")
+
+
+def aggregate(paths) -> xr.Dataset:
+    """Model files of one data set along ``max_bond`` (sorted): final NLLs, bonds, costs, baseline.
+
+    Raises ValueError if the files mix data sets or data settings, or repeat a max_bond.
+    """
+    points = [read_dataset(p) for p in paths]
+    if not points:
+        raise ValueError("aggregate: no input files")
+    keys = {(ds.attrs["data"], ds.attrs["data_settings"]) for ds in points}
+    if len(keys) != 1:
+        raise ValueError(f"aggregate: files mix data sets or settings {sorted(keys)}")
+    bonds = [int(ds.max_bond) for ds in points]
+    if len(set(bonds)) != len(bonds):
+        raise ValueError(f"aggregate: the same max_bond appears twice in {sorted(bonds)}")
+    points = [points[i] for i in np.argsort(bonds)]
+    first = points[0]
+    out = xr.Dataset(coords={"max_bond": _var(sorted(bonds), ("max_bond",), "maximal bond dimension D_max")})
+    for name in _SUMMARY:
+        if name in first:
+            out[name] = xr.DataArray([ds[name].values[()] for ds in points], dims="max_bond", attrs=first[name].attrs)
+    out["bond_reached"] = _var([int(ds.bond_dimension.max()) for ds in points], "max_bond", "largest bond dimension reached")
+    out["sweeps"] = _var([int(ds.sweep.size) - 1 for ds in points], "max_bond", "training sweeps")
+    for key in ("wall_time_s", "peak_memory_mb"):
+        out[key] = _var([float(ds.attrs[key]) for ds in points], "max_bond", f"{key} of the training stage")
+    for name in _CONSTANT:
+        if name in first:
+            out[name] = first[name].drop_vars("max_bond", errors="ignore")
+    keep = ("data", "rows", "cols", "data_settings", "difftn_version", "git_commit", "torch_version", "source_hash",
+            "config_hash")  # fmt: skip
+    out.attrs = {k: first.attrs[k] for k in keep if k in first.attrs}
+    out.attrs.update({"title": f"Born machine NLL against the maximal bond dimension ({first.attrs['data']})",
+                      "difftn_stage": "born_aggregate"})  # fmt: skip
+    return out
