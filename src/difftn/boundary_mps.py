@@ -260,7 +260,9 @@ def boundary_mps_lnz(grid: list, options: BoundaryMPSOptions = BoundaryMPSOption
         v = v @ M[:, 0, :]
         g = float(torch.linalg.norm(v.detach()))
         if not 0 < g < math.inf:
-            raise FloatingPointError(f"boundary MPS: closing contraction has norm {g} (chi = {options.chi})")
+            raise FloatingPointError(
+                f"boundary MPS: closing contraction has norm {g}, so Z = 0 or overflow (chi = {options.chi})"
+            )
         v = v / g
         lnz += math.log(g)
     z = v.reshape(())

@@ -147,7 +147,7 @@ def compute_exact(
         lnz = spinglass.transfer_lnz(spinglass.SpinGlass.from_vector(couplings, model.shape, h))
         corr, mag = torch.autograd.grad(lnz, (couplings, h))
     corr, mag = corr.cpu().numpy(), mag.reshape(-1).cpu().numpy()
-    _check_finite({"lnZ": float(lnz), "correlations": corr, "magnetization": mag}, f"exact L={L} seed={seed}")
+    _check_finite({"lnZ": float(lnz.detach()), "correlations": corr, "magnetization": mag}, f"exact L={L} seed={seed}")
     ds = xr.Dataset(_common_vars(model, float(lnz.detach()), corr, mag), coords=_coords(L, seed))
     ds.attrs.update({"title": "Ising spin glass, exact by the row transfer matrix", "method": "transfer matrix"})
     ds.attrs.update(
@@ -174,6 +174,10 @@ def aggregate(paths) -> xr.Dataset:
     exact = {(int(ds.L), int(ds.seed)): ds for ds in datasets if ds.attrs["difftn_stage"] == "spinglass_exact"}
     if not points:
         raise ValueError("aggregate: no spin-glass point files")
+    keys = [(int(ds.L), int(ds.seed), int(ds.chi)) for ds in points]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ValueError(f"aggregate: point L={key[0]} seed={key[1]} chi={key[2]} appears twice")
     Ls = sorted({int(ds.L) for ds in points})
     seeds = sorted({int(ds.seed) for ds in points})
     chis = sorted({int(ds.chi) for ds in points})
@@ -181,7 +185,6 @@ def aggregate(paths) -> xr.Dataset:
     table = {k: np.full(shape, np.nan) for k in ("lnz", "lnz_error", "correlation_error", "truncation_error", "wall_time_s")}
     reference = np.full(shape[:2], np.nan)
     is_exact = np.zeros(shape[:2], dtype=np.int8)
-    seen = set()
     for (a, L), (b, seed) in ((x, y) for x in enumerate(Ls) for y in enumerate(seeds)):
         mine = {int(ds.chi): ds for ds in points if int(ds.L) == L and int(ds.seed) == seed}
         if not mine:
@@ -190,9 +193,6 @@ def aggregate(paths) -> xr.Dataset:
         is_exact[a, b] = (L, seed) in exact
         reference[a, b] = float(ref.lnz)
         for chi, ds in mine.items():
-            if (L, seed, chi) in seen:
-                raise ValueError(f"aggregate: point L={L} seed={seed} chi={chi} appears twice")
-            seen.add((L, seed, chi))
             c = chis.index(chi)
             table["lnz"][a, b, c] = float(ds.lnz)
             table["lnz_error"][a, b, c] = float(ds.lnz) - float(ref.lnz)
