@@ -13,6 +13,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/ising.smk"
 include: "workflow/rules/heisenberg.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/spinglass.smk"
 
 
 rule all:

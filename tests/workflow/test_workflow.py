@@ -38,6 +38,44 @@ TINY = {
         "device": "cpu",
         "dtype": "float64",
     },
+    "spinglass": {
+        "L": [3],
+        "chi": [1, 2],
+        "seeds": [0],
+        "coupling_std": 1.0,
+        "field_std": 0.2,
+        "cutoff": 1e-12,
+        "exact_max_L": 16,
+        "threads": 1,
+        "device": "cpu",
+        "dtype": "float64",
+    },
+    "inverse_ising": {
+        "L": 3,
+        "seed": 0,
+        "coupling_std": 0.5,
+        "method": "mps",
+        "chi": 2,
+        "N": [500, 50000],
+        "repeats": 2,
+        "sample_seed": 0,
+        "tolerance_grad": 1e-11,
+        "max_iter": 200,
+        "threads": 1,
+        "device": "cpu",
+        "dtype": "float64",
+    },
+    "design": {
+        "sites": 3,
+        "seed": 0,
+        "low": 0.5,
+        "high": 1.5,
+        "max_iter": 100,
+        "tolerance_grad": 1e-10,
+        "threads": 1,
+        "device": "cpu",
+        "dtype": "float64",
+    },
 }
 
 
@@ -52,15 +90,20 @@ def snakemake(workdir, *args, config=None):
 
 
 @pytest.mark.parametrize(
-    "configfile, n_points", [("config.yaml", 15), ("workflow/configs/paper.yaml", 57)]
+    "configfile, n_points, spinglass",
+    [
+        # spin glass: points (L x seeds x chi), exact references (L <= 16), inverse-Ising N, design
+        ("config.yaml", 15, (2 * 1 * 4, 2, 4, 1)),
+        ("workflow/configs/paper.yaml", 57, (4 * 5 * 7, 3 * 5, 9, 1)),
+    ],
 )
-def test_dry_run(tmp_path, configfile, n_points):
+def test_dry_run(tmp_path, configfile, n_points, spinglass):
     run = snakemake(tmp_path, "-n", "--configfile", str(REPO / configfile))
     assert run.returncode == 0, run.stderr
-    counts = dict(
-        line.split()[:2] for line in run.stdout.splitlines() if line.startswith(("ising_point ", "total "))
-    )
+    names = ("ising_point", "spinglass_point", "spinglass_exact", "inverse_ising_samples", "design", "total")
+    counts = dict(line.split()[:2] for line in run.stdout.splitlines() if line.split()[:1] and line.split()[0] in names)
     assert int(counts["ising_point"]) == n_points
+    assert tuple(int(counts[k]) for k in names[1:5]) == spinglass
 
 
 def test_paper_config_matches_the_paper():
@@ -98,9 +141,15 @@ def _with(path, value):
         (_with(("heisenberg", "chi"), [8]), "heisenberg.chi"),
         (_with(("heisenberg", "ctmrg"), {"tol": 1e-9, "max_iter": 100, "grad_mode": "exact"}), "grad_mode"),
         (_with(("heisenberg", "D"), [0, 2]), "D"),
+        (_with(("spinglass", "chi"), [0]), "chi"),
+        (_with(("spinglass", "exact_max_L"), 20), "exact_max_L"),
+        (_with(("inverse_ising", "L"), 5), "L"),
+        (_with(("inverse_ising", "method"), "exact"), "method"),
+        (_with(("design", "low"), 2.0), "design.low"),
     ],
     ids=["chi<1", "steps<1", "beta=0", "beta<0", "start>stop", "missing-stop", "unknown-key", "threads<1",
-         "chi-per-D", "grad-mode", "D<1"],  # fmt: skip
+         "chi-per-D", "grad-mode", "D<1", "sg-chi<1", "sg-exact-L", "inverse-L", "inverse-method",
+         "design-low>high"],  # fmt: skip
 )
 def test_bad_config_is_rejected_before_any_job(tmp_path, config, field):
     run = snakemake(tmp_path, "-n", config=config)
@@ -143,6 +192,17 @@ def test_tiny_run_writes_sane_results(tmp_path):
     assert int(heis.chi.sel(D=2)) == 10
     for ext in ("png", "pdf"):
         assert (tmp_path / f"results/figures/heisenberg_fig4.{ext}").stat().st_size > 10_000
+    # Spin glass: chi = 2 = 2^(3//2) is exact on 3 x 3 (fields included); chi = 1 is not.
+    sg = read_dataset(tmp_path / "results/spinglass/summary.nc").sel(L=3, seed=0)
+    assert abs(float(sg.lnz_error.sel(chi=2))) < 1e-12 and float(sg.correlation_error.sel(chi=2)) < 1e-10
+    assert abs(float(sg.lnz_error.sel(chi=1))) > 1e-4 and int(sg.reference_exact) == 1
+    inverse = read_dataset(tmp_path / "results/inverse_ising/L3_seed0/summary.nc")
+    assert float(inverse.exact_max_error) < 1e-5
+    assert float(inverse.rms_error.sel(N=50000)) < float(inverse.rms_error.sel(N=500)) / 4
+    assert float(read_dataset(tmp_path / "results/design/sites3_seed0.nc").fidelity) >= 0.999
+    for name in ("spinglass_convergence", "spinglass_correlations", "inverse_ising_recovery"):
+        assert (tmp_path / f"results/figures/{name}.png").stat().st_size > 10_000
+    assert (tmp_path / "results/benchmarks/spinglass/L3_seed0/chi2.tsv").exists()
     # A second invocation has nothing to do.
     again = snakemake(tmp_path, "-n", config=TINY)
     assert "Nothing to be done" in again.stdout + again.stderr
