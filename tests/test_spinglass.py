@@ -227,3 +227,34 @@ def test_study_rejects_bad_points():
         study.compute_point(4, 0, 0)
     with pytest.raises(ValueError, match="L <= 16"):
         study.compute_exact(17, 0)
+
+
+def test_difftn_commands(tmp_path):
+    from difftn.cli import main
+
+    run = lambda *argv: main(["-q", *map(str, argv)])  # noqa: E731
+    files = []
+    for chi in (1, 2):
+        files.append(tmp_path / f"chi{chi}.nc")
+        assert run("spinglass", "point", "--L", 3, "--chi", chi, "--seed", 2, "--threads", 1, "--out", files[-1]) == 0
+    files.append(tmp_path / "exact.nc")
+    assert run("spinglass", "exact", "--L", 3, "--seed", 2, "--threads", 1, "--out", files[-1]) == 0
+    assert run("spinglass", "aggregate", *files, "--out", tmp_path / "s.nc", "--csv", tmp_path / "s.csv") == 0
+    table = study.aggregate(files)
+    assert abs(float(table.lnz_error.sel(L=3, seed=2, chi=2))) < 1e-12
+    assert (tmp_path / "s.csv").read_text().startswith("L,seed,chi,")
+    assert run("figure", "spinglass-convergence", tmp_path / "s.nc", "--out", tmp_path / "c.png") == 0
+    assert run("figure", "spinglass-correlations", *files, "--out", tmp_path / "r.png") == 0
+    assert (tmp_path / "c.pdf").exists() and (tmp_path / "r.png").stat().st_size > 10_000
+    inv = ["--L", 2, "--chi", 2, "--threads", 1]
+    assert run("inverse-ising", "exact", *inv, "--out", tmp_path / "ie.nc") == 0
+    assert run("inverse-ising", "samples", *inv, "--N", 300, "--repeats", 2, "--out", tmp_path / "i300.nc") == 0
+    assert run("inverse-ising", "samples", *inv, "--N", 3000, "--repeats", 2, "--out", tmp_path / "i3000.nc") == 0
+    parts = [tmp_path / x for x in ("ie.nc", "i300.nc", "i3000.nc")]
+    assert run("inverse-ising", "aggregate", *parts, "--out", tmp_path / "is.nc") == 0
+    assert run("figure", "inverse-ising-recovery", tmp_path / "is.nc", "--out", tmp_path / "rec.png") == 0
+    assert run("design", "--sites", 3, "--seed", 1, "--threads", 1, "--out", tmp_path / "d.nc") == 0
+    assert run("spinglass", "exact", "--L", 17, "--out", tmp_path / "x.nc") == 1  # L > 16: a clear error, no file
+    assert not (tmp_path / "x.nc").exists()
+    with pytest.raises(SystemExit):
+        run("spinglass", "point", "--L", 3, "--chi", 0, "--out", tmp_path / "y.nc")

@@ -101,7 +101,9 @@ def spinglass_correlations(datasets: list, title: str | None = None):
     ax_s.legend(fontsize="small")
     for i, ds in enumerate(shown):
         err = _positive(ds.correlation - ref.correlation)
-        ax_e.semilogy(ds.bond.values, err, ".", color=f"C{i}", label=f"$\\chi$={int(ds.chi)}")
+        # Open markers shrinking with chi, so coinciding (exact) sets stay visible.
+        ax_e.semilogy(ds.bond.values, err, "osD^v"[i % 5], mfc="none", ms=max(3, 8 - 1.2 * i), color=f"C{i}",
+                      label=f"$\\chi$={int(ds.chi)}")  # fmt: skip
     ax_e.set_xlabel("bond (horizontal row-major, then vertical)")
     ax_e.set_ylabel(r"$|\langle s_i s_j\rangle - {\rm reference}|$")
     ax_e.legend(fontsize="small", ncol=2)
