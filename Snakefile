@@ -15,6 +15,7 @@ include: "workflow/rules/heisenberg.smk"
 include: "workflow/rules/born.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/spinglass.smk"
 
 
 rule all:

@@ -9,6 +9,13 @@
     difftn born sample --model model.nc --out samples.nc
     difftn born aggregate --out summary.nc --csv summary.csv model1.nc model2.nc ...
     difftn born figure nll --out nll.png summary1.nc [...]   |   born figure samples --out s.png samples.nc
+    difftn spinglass point --L 16 --chi 32 --seed 0 --out point.nc
+    difftn spinglass exact --L 16 --seed 0 --out exact.nc
+    difftn spinglass aggregate --out summary.nc --csv summary.csv point.nc exact.nc ...
+    difftn inverse-ising exact --L 4 --seed 0 --out exact.nc
+    difftn inverse-ising samples --N 1000 --L 4 --seed 0 --out N1000.nc
+    difftn inverse-ising aggregate --out summary.nc exact.nc N1000.nc ...
+    difftn design --sites 6 --seed 0 --out design.nc
     difftn info FILE.nc
 """
 
@@ -37,10 +44,24 @@ def _positive_float(text):
     return value
 
 
-def _add_runtime_args(p):
+def _nonnegative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
+def _nonnegative_float(text):
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _add_runtime_args(p, device="auto"):
     from .runtime import DEVICES, DTYPES
 
-    p.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA if present, else CPU")
+    p.add_argument("--device", choices=DEVICES, default=device, help="auto: CUDA if present, else CPU")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float64")
     p.add_argument("--threads", type=_positive_int, default=len(os.sched_getaffinity(0)), help="torch CPU threads")
 
@@ -89,10 +110,22 @@ def _cmd_aggregate(args):
 
 
 def _cmd_figure(args):
+    from . import plots_spinglass
     from .io import read_dataset
     from .plots import ising_fig3, save_figure
 
-    paths = save_figure(ising_fig3([read_dataset(p) for p in args.inputs]), args.out)
+    datasets = [read_dataset(p) for p in args.inputs]
+    if args.name == "ising-fig3":
+        fig = ising_fig3(datasets)
+    elif args.name == "spinglass-correlations":
+        fig = plots_spinglass.spinglass_correlations(datasets)
+    else:
+        if len(datasets) != 1:
+            raise ValueError(f"figure {args.name} takes one aggregated file, got {len(datasets)}")
+        draw = {"spinglass-convergence": plots_spinglass.spinglass_convergence,
+                "inverse-ising-recovery": plots_spinglass.inverse_ising_recovery}[args.name]  # fmt: skip
+        fig = draw(datasets[0])
+    paths = save_figure(fig, args.out)
     log.info("wrote %s", ", ".join(map(str, paths)))
 
 
@@ -188,6 +221,100 @@ def _cmd_born_figure(args):
             raise ValueError("born figure samples: give exactly one samples file")
         fig = born_samples(data[0])
     log.info("wrote %s", ", ".join(map(str, save_figure(fig, args.out))))
+def _cmd_spinglass_point(args):
+    from .io import write_dataset
+    from .runtime import set_threads
+    from .studies import spinglass
+
+    set_threads(args.threads)
+    ds = spinglass.compute_point(args.L, args.chi, args.seed, coupling_std=args.coupling_std,
+                                 field_std=args.field_std, cutoff=args.cutoff, device=args.device,
+                                 dtype=args.dtype, config_hash=args.config_hash)  # fmt: skip
+    write_dataset(ds, args.out)
+    log.info("L=%d seed=%d chi=%d: lnZ=%.12f, truncation %.2e -> %s", args.L, args.seed, args.chi, float(ds.lnz),
+             float(ds.truncation_error), args.out)  # fmt: skip
+
+
+def _cmd_spinglass_exact(args):
+    from .io import write_dataset
+    from .runtime import set_threads
+    from .studies import spinglass
+
+    set_threads(args.threads)
+    ds = spinglass.compute_exact(args.L, args.seed, coupling_std=args.coupling_std, field_std=args.field_std,
+                                 device=args.device, dtype=args.dtype, config_hash=args.config_hash)  # fmt: skip
+    write_dataset(ds, args.out)
+    log.info("L=%d seed=%d: exact lnZ=%.12f -> %s", args.L, args.seed, float(ds.lnz), args.out)
+
+
+def _cmd_spinglass_aggregate(args):
+    from .io import write_table
+    from .studies import spinglass
+
+    ds = spinglass.aggregate(args.inputs)
+    write_table(ds, args.out, args.csv)
+    log.info("aggregated %d L x %d seeds x %d chi into %s", ds.sizes["L"], ds.sizes["seed"], ds.sizes["chi"], args.out)
+
+
+def _quiet_optimizer():
+    """One log line per fit, not one per L-BFGS iteration."""
+    logging.getLogger("difftn.optimize").setLevel(logging.WARNING)
+
+
+def _inverse_kwargs(args) -> dict:
+    return dict(coupling_std=args.coupling_std, method=args.method, chi=args.chi, tolerance_grad=args.tol_grad,
+                max_iter=args.max_iter, device=args.device, dtype=args.dtype, config_hash=args.config_hash)  # fmt: skip
+
+
+def _cmd_inverse_exact(args):
+    from .io import write_dataset
+    from .runtime import set_threads
+    from .studies import inverse_ising
+
+    set_threads(args.threads)
+    _quiet_optimizer()
+    ds = inverse_ising.compute_exact_point(args.L, args.seed, **_inverse_kwargs(args))
+    write_dataset(ds, args.out)
+    log.info("exact moments: max coupling error %.3e, Cramer-Rao rms %.4f -> %s", float(ds.max_error),
+             float(ds.cramer_rao_rms), args.out)  # fmt: skip
+
+
+def _cmd_inverse_samples(args):
+    from .io import write_dataset
+    from .runtime import set_threads
+    from .studies import inverse_ising
+
+    set_threads(args.threads)
+    _quiet_optimizer()
+    ds = inverse_ising.compute_samples_point(args.N, args.L, args.seed, repeats=args.repeats,
+                                             sample_seed=args.sample_seed, **_inverse_kwargs(args))  # fmt: skip
+    write_dataset(ds, args.out)
+    log.info("N=%d: rms coupling error %.3e (mean of %d) -> %s", args.N, float(ds.rms_error.mean()), args.repeats,
+             args.out)  # fmt: skip
+
+
+def _cmd_inverse_aggregate(args):
+    from .io import write_table
+    from .studies import inverse_ising
+
+    ds = inverse_ising.aggregate(args.inputs)
+    write_table(ds, args.out, args.csv)
+    log.info("recovery error against N: slope %.3f -> %s", ds.attrs["slope"], args.out)
+
+
+def _cmd_design(args):
+    from .io import write_dataset
+    from .runtime import set_threads
+    from .studies import design
+
+    set_threads(args.threads)
+    _quiet_optimizer()
+    ds = design.compute(args.sites, args.seed, low=args.low, high=args.high, max_iter=args.max_iter,
+                        tolerance_grad=args.tol_grad, device=args.device, dtype=args.dtype,
+                        config_hash=args.config_hash)  # fmt: skip
+    write_dataset(ds, args.out)
+    log.info("design sites=%d seed=%d: fidelity %.12f (start %.6f) after %d iterations -> %s", args.sites, args.seed,
+             float(ds.fidelity), float(ds.initial_fidelity), ds.sizes["iteration"], args.out)  # fmt: skip
 
 
 def _cmd_info(args):
@@ -225,8 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_aggregate)
 
     p = sub.add_parser("figure", help="draw a figure from aggregated results")
-    p.add_argument("name", choices=["ising-fig3"])
-    p.add_argument("inputs", nargs="+", help="aggregated NetCDF files")
+    p.add_argument("name", choices=["ising-fig3", "spinglass-convergence", "spinglass-correlations",
+                                    "inverse-ising-recovery"])  # fmt: skip
+    p.add_argument("inputs", nargs="+", help="aggregated NetCDF files (spinglass-correlations: the point and "
+                   "exact files of one instance)")  # fmt: skip
     p.add_argument("--out", required=True, help="PNG file; a PDF is written beside it")
     p.set_defaults(func=_cmd_figure)
 
@@ -303,6 +432,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="nll: summary files (one panel each); samples: one samples file")
     p.add_argument("--out", required=True, help="PNG file; a PDF is written beside it")
     p.set_defaults(func=_cmd_born_figure)
+    sg = sub.add_parser("spinglass", help="Gaussian spin glass: lnZ and correlations by boundary MPS + AD")
+    ssub = sg.add_subparsers(dest="stage", required=True)
+
+    def instance_args(p):
+        p.add_argument("--L", type=_positive_int, required=True, help="open L x L lattice")
+        p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the Gaussian couplings")
+        p.add_argument("--coupling-std", type=_nonnegative_float, default=1.0, help="std of K_ij (beta J_ij)")
+        p.add_argument("--field-std", type=_nonnegative_float, default=0.0, help="std of the fields h_i")
+        p.add_argument("--config-hash", default="none", help=argparse.SUPPRESS)
+        p.add_argument("--out", required=True, help="output NetCDF file")
+        _add_runtime_args(p, device="cpu")
+
+    p = ssub.add_parser("point", help="lnZ, every <s_i s_j> and <s_i> at one chi")
+    instance_args(p)
+    p.add_argument("--chi", type=_positive_int, required=True, help="boundary-MPS bond dimension")
+    p.add_argument("--cutoff", type=float, default=1e-12, help="relative singular-value cutoff")
+    p.set_defaults(func=_cmd_spinglass_point)
+    p = ssub.add_parser("exact", help="exact lnZ and correlations by the transfer matrix (L <= 16)")
+    instance_args(p)
+    p.set_defaults(func=_cmd_spinglass_exact)
+    p = ssub.add_parser("aggregate", help="table over (L, seed, chi) of lnZ and errors")
+    p.add_argument("inputs", nargs="+", help="point and exact NetCDF files")
+    p.add_argument("--out", required=True, help="output NetCDF file")
+    p.add_argument("--csv", help="also write this CSV table")
+    p.set_defaults(func=_cmd_spinglass_aggregate)
+
+    inv = sub.add_parser("inverse-ising", help="couplings from moments by L-BFGS on lnZ(K) - K.C")
+    isub = inv.add_subparsers(dest="stage", required=True)
+
+    def fit_args(p):
+        p.add_argument("--L", type=_positive_int, default=4, help="open L x L lattice, L*L <= 20")
+        p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the true couplings")
+        p.add_argument("--coupling-std", type=_nonnegative_float, default=0.5, help="std of the true K_ij")
+        p.add_argument("--method", choices=["mps", "transfer"], default="mps", help="how lnZ is computed")
+        p.add_argument("--chi", type=_positive_int, default=16, help="boundary-MPS bond dimension")
+        p.add_argument("--tol-grad", type=_positive_float, default=1e-11, help="stop at max moment mismatch below")
+        p.add_argument("--max-iter", type=_positive_int, default=500, help="L-BFGS iterations")
+        p.add_argument("--config-hash", default="none", help=argparse.SUPPRESS)
+        p.add_argument("--out", required=True, help="output NetCDF file")
+        _add_runtime_args(p, device="cpu")
+
+    p = isub.add_parser("exact", help="fit to the exact moments; Fisher information by second-order AD")
+    fit_args(p)
+    p.set_defaults(func=_cmd_inverse_exact)
+    p = isub.add_parser("samples", help="fits to the moments of N exact samples, several sample sets")
+    fit_args(p)
+    p.add_argument("--N", type=_positive_int, required=True, help="samples per fit")
+    p.add_argument("--repeats", type=_positive_int, default=4, help="independent sample sets")
+    p.add_argument("--sample-seed", type=_nonnegative_int, default=0, help="seed of the sample streams")
+    p.set_defaults(func=_cmd_inverse_samples)
+    p = isub.add_parser("aggregate", help="recovery error against N with its log-log slope")
+    p.add_argument("inputs", nargs="+", help="one exact file and the sample files")
+    p.add_argument("--out", required=True, help="output NetCDF file")
+    p.add_argument("--csv", help="also write this CSV table")
+    p.set_defaults(func=_cmd_inverse_aggregate)
+
+    p = sub.add_parser("design", help="fit a TFIM chain to a target ground state through eigh")
+    p.add_argument("--sites", type=_positive_int, default=6, help="chain length (2..12)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the target chain's J, h")
+    p.add_argument("--low", type=_positive_float, default=0.5, help="target J, h uniform in [low, high)")
+    p.add_argument("--high", type=_positive_float, default=1.5, help="target J, h uniform in [low, high)")
+    p.add_argument("--max-iter", type=_positive_int, default=200, help="L-BFGS iterations")
+    p.add_argument("--tol-grad", type=_positive_float, default=1e-10, help="stop at max |gradient| below this")
+    p.add_argument("--config-hash", default="none", help=argparse.SUPPRESS)
+    p.add_argument("--out", required=True, help="output NetCDF file")
+    _add_runtime_args(p, device="cpu")
+    p.set_defaults(func=_cmd_design)
 
     p = sub.add_parser("info", help="print the provenance of a result file")
     p.add_argument("file")

@@ -10,15 +10,22 @@ from difftn.models import ising
 
 
 @pytest.mark.parametrize(
-    "configfile, n_points, n_born", [("config.yaml", 15, 6), ("workflow/configs/paper.yaml", 57, 12)]
+    "configfile, n_points, n_born, spinglass",
+    [
+        # spin glass: points (L x seeds x chi), exact references (L <= 16), inverse-Ising N, design
+        ("config.yaml", 15, 6, (2 * 1 * 4, 2, 4, 1)),
+        ("workflow/configs/paper.yaml", 57, 12, (4 * 5 * 7, 3 * 5, 9, 1)),
+    ],
 )
-def test_dry_run(tmp_path, configfile, n_points, n_born):
+def test_dry_run(tmp_path, configfile, n_points, n_born, spinglass):
     run = snakemake(tmp_path, "-n", "--configfile", str(REPO / configfile))
     assert run.returncode == 0, run.stderr
     counts = job_counts(run.stdout)
     assert counts["ising_point"] == n_points
     assert counts["born_train"] == n_born  # one per data set x D_max
     assert counts["born_sample"] == 2  # the largest D_max of each data set
+    names = ("spinglass_point", "spinglass_exact", "inverse_ising_samples", "design")
+    assert tuple(counts[k] for k in names) == spinglass
 
 
 def test_paper_config_matches_the_paper():
@@ -61,8 +68,15 @@ def _with(path, value):
         (_with(("born", "bas", "train", "cutoff"), 1.5), "cutoff"),
         (_with(("born", "figure", "hide"), "middle"), "hide"),
     ],
+        (_with(("spinglass", "chi"), [0]), "chi"),
+        (_with(("spinglass", "exact_max_L"), 20), "exact_max_L"),
+        (_with(("inverse_ising", "L"), 5), "L"),
+        (_with(("inverse_ising", "method"), "exact"), "method"),
+        (_with(("design", "low"), 2.0), "design.low"),
+    ],
     ids=["chi<1", "steps<1", "beta=0", "beta<0", "start>stop", "missing-stop", "unknown-key", "threads<1",
-         "chi-per-D", "grad-mode", "D<1", "born-Dmax<1", "born-test-fraction", "born-cutoff", "born-hide"],  # fmt: skip
+         "chi-per-D", "grad-mode", "D<1", "born-Dmax<1", "born-test-fraction", "born-cutoff", "born-hide", "sg-chi<1", "sg-exact-L", "inverse-L", "inverse-method",
+         "design-low>high"],  # fmt: skip
 )
 def test_bad_config_is_rejected_before_any_job(tmp_path, config, field):
     run = snakemake(tmp_path, "-n", config=config)
@@ -118,6 +132,17 @@ def test_tiny_run_writes_sane_results(tiny_run):
         for ext in ("png", "pdf"):
             assert (tmp_path / f"results/figures/{name}.{ext}").stat().st_size > 10_000
     assert (tmp_path / "results/benchmarks/born/bas/Dmax8/train.tsv").exists()
+    # Spin glass: chi = 2 = 2^(3//2) is exact on 3 x 3 (fields included); chi = 1 is not.
+    sg = read_dataset(tmp_path / "results/spinglass/summary.nc").sel(L=3, seed=0)
+    assert abs(float(sg.lnz_error.sel(chi=2))) < 1e-12 and float(sg.correlation_error.sel(chi=2)) < 1e-10
+    assert abs(float(sg.lnz_error.sel(chi=1))) > 1e-4 and int(sg.reference_exact) == 1
+    inverse = read_dataset(tmp_path / "results/inverse_ising/L3_seed0/summary.nc")
+    assert float(inverse.exact_max_error) < 1e-5
+    assert float(inverse.rms_error.sel(N=50000)) < float(inverse.rms_error.sel(N=500)) / 4
+    assert float(read_dataset(tmp_path / "results/design/sites3_seed0.nc").fidelity) >= 0.999
+    for name in ("spinglass_convergence", "spinglass_correlations", "inverse_ising_recovery"):
+        assert (tmp_path / f"results/figures/{name}.png").stat().st_size > 10_000
+    assert (tmp_path / "results/benchmarks/spinglass/L3_seed0/chi2.tsv").exists()
     # A second invocation has nothing to do.
     again = snakemake(tmp_path, "-n", config=TINY)
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -1,3 +1,3 @@
 """Physical models: bulk tensors, local Hamiltonians and exact reference solutions."""
 
-__all__ = ["ising"]
+__all__ = ["ising", "heisenberg", "spinglass"]

@@ -1,0 +1,203 @@
+# Spin-glass studies (issue 5): boundary MPS + AD per (L, seed, chi) against an
+# exact transfer-matrix reference; inverse Ising per number of samples N;
+# Hamiltonian design of a TFIM chain (one point).  Threads per job come from
+# each section: these are tiny matrices, for which one torch thread is fastest
+# (2 threads were 4x slower on a loaded 2-core machine).
+
+
+rule spinglass_point:
+    output:
+        "results/spinglass/L{L}_seed{seed}/chi{chi}.nc",
+    log:
+        "results/logs/spinglass/L{L}_seed{seed}/chi{chi}.log",
+    benchmark:
+        "results/benchmarks/spinglass/L{L}_seed{seed}/chi{chi}.tsv"
+    threads: SG["threads"]
+    resources:
+        mem_mb=spinglass_mem_mb,
+        runtime=60,
+    params:
+        coupling_std=SG["coupling_std"],
+        field_std=SG["field_std"],
+        cutoff=SG["cutoff"],
+        device=SG["device"],
+        dtype=SG["dtype"],
+        config_hash=config_hash("spinglass"),
+        source_hash=source_hash(*spinglass_study.MODULES),
+    script:
+        "../scripts/spinglass_point.py"
+
+
+rule spinglass_exact:
+    output:
+        "results/spinglass/L{L}_seed{seed}/exact.nc",
+    log:
+        "results/logs/spinglass/L{L}_seed{seed}/exact.log",
+    benchmark:
+        "results/benchmarks/spinglass/L{L}_seed{seed}/exact.tsv"
+    threads: SG["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        coupling_std=SG["coupling_std"],
+        field_std=SG["field_std"],
+        device=SG["device"],
+        dtype=SG["dtype"],
+        config_hash=config_hash("spinglass"),
+        source_hash=source_hash(*spinglass_study.EXACT_MODULES),
+    script:
+        "../scripts/spinglass_exact.py"
+
+
+rule spinglass_aggregate:
+    input:
+        spinglass_files,
+    output:
+        nc="results/spinglass/summary.nc",
+        csv=report(
+            "results/spinglass/summary.csv",
+            caption="../report/spinglass_summary.rst",
+            category="Spin glass",
+        ),
+    log:
+        "results/logs/spinglass/aggregate.log",
+    script:
+        "../scripts/spinglass_aggregate.py"
+
+
+rule spinglass_convergence_figure:
+    input:
+        "results/spinglass/summary.nc",
+    output:
+        png=report(
+            "results/figures/spinglass_convergence.png",
+            caption="../report/spinglass_convergence.rst",
+            category="Spin glass",
+        ),
+        pdf="results/figures/spinglass_convergence.pdf",
+    log:
+        "results/logs/figures/spinglass_convergence.log",
+    params:
+        name="spinglass-convergence",
+        source_hash=source_hash("difftn.plots", "difftn.plots_spinglass"),
+    script:
+        "../scripts/spinglass_figure.py"
+
+
+rule spinglass_correlations_figure:
+    input:
+        spinglass_figure_files,
+    output:
+        png=report(
+            "results/figures/spinglass_correlations.png",
+            caption="../report/spinglass_correlations.rst",
+            category="Spin glass",
+        ),
+        pdf="results/figures/spinglass_correlations.pdf",
+    log:
+        "results/logs/figures/spinglass_correlations.log",
+    params:
+        name="spinglass-correlations",
+        source_hash=source_hash("difftn.plots", "difftn.plots_spinglass"),
+    script:
+        "../scripts/spinglass_figure.py"
+
+
+rule inverse_ising_exact:
+    output:
+        f"results/inverse_ising/{INV_TAG}/exact.nc",
+    log:
+        f"results/logs/inverse_ising/{INV_TAG}/exact.log",
+    benchmark:
+        f"results/benchmarks/inverse_ising/{INV_TAG}/exact.tsv"
+    threads: INV["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        **INV_FIT,
+        config_hash=config_hash("inverse_ising"),
+        source_hash=source_hash(*inverse_study.MODULES),
+    script:
+        "../scripts/inverse_ising_exact.py"
+
+
+rule inverse_ising_samples:
+    output:
+        f"results/inverse_ising/{INV_TAG}/N{{N}}.nc",
+    log:
+        f"results/logs/inverse_ising/{INV_TAG}/N{{N}}.log",
+    benchmark:
+        f"results/benchmarks/inverse_ising/{INV_TAG}/N{{N}}.tsv"
+    threads: INV["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        **INV_FIT,
+        repeats=INV["repeats"],
+        sample_seed=INV["sample_seed"],
+        config_hash=config_hash("inverse_ising"),
+        source_hash=source_hash(*inverse_study.MODULES),
+    script:
+        "../scripts/inverse_ising_samples.py"
+
+
+rule inverse_ising_aggregate:
+    input:
+        inverse_ising_files,
+    output:
+        nc=f"results/inverse_ising/{INV_TAG}/summary.nc",
+        csv=report(
+            f"results/inverse_ising/{INV_TAG}/summary.csv",
+            caption="../report/inverse_ising_summary.rst",
+            category="Spin glass",
+        ),
+    log:
+        f"results/logs/inverse_ising/{INV_TAG}/aggregate.log",
+    script:
+        "../scripts/inverse_ising_aggregate.py"
+
+
+rule inverse_ising_figure:
+    input:
+        f"results/inverse_ising/{INV_TAG}/summary.nc",
+    output:
+        png=report(
+            "results/figures/inverse_ising_recovery.png",
+            caption="../report/inverse_ising_recovery.rst",
+            category="Spin glass",
+        ),
+        pdf="results/figures/inverse_ising_recovery.pdf",
+    log:
+        "results/logs/figures/inverse_ising_recovery.log",
+    params:
+        name="inverse-ising-recovery",
+        source_hash=source_hash("difftn.plots", "difftn.plots_spinglass"),
+    script:
+        "../scripts/spinglass_figure.py"
+
+
+rule design:
+    output:
+        "results/design/sites{sites}_seed{seed}.nc",
+    log:
+        "results/logs/design/sites{sites}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/design/sites{sites}_seed{seed}.tsv"
+    threads: DESIGN["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        low=DESIGN["low"],
+        high=DESIGN["high"],
+        max_iter=DESIGN["max_iter"],
+        tolerance_grad=DESIGN["tolerance_grad"],
+        device=DESIGN["device"],
+        dtype=DESIGN["dtype"],
+        config_hash=config_hash("design"),
+        source_hash=source_hash(*design_study.MODULES),
+    script:
+        "../scripts/design_point.py"
