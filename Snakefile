@@ -14,8 +14,8 @@ include: "workflow/rules/ising.smk"
 include: "workflow/rules/heisenberg.smk"
 include: "workflow/rules/born.smk"
 include: "workflow/rules/figures.smk"
-include: "workflow/rules/report.smk"
 include: "workflow/rules/spinglass.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

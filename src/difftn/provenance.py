@@ -97,14 +97,16 @@ def provenance_attrs(
 def aggregate_attrs(points, *, stage: str, modules: tuple[str, ...], wall_time_s: float, peak_memory_mb: float) -> dict:
     """Provenance of a table built from point files: the points' devices, dtypes and config hash.
 
-    Raises ValueError if the points disagree on their config hash or source
-    hash: such a table would mix results of different settings or code.
-    Points may come from different devices (e.g. GPU only for large D).
+    Raises ValueError if the points disagree on their config hash: such a
+    table would mix results of different settings.  Points may come from
+    different devices (e.g. GPU only for large D) and from stages of
+    different code (e.g. points and exact references): their source hashes
+    are listed in ``points_source_hash``.
     """
     shared = {}
     for key in ("device", "dtype", "config_hash", "source_hash"):
         values = sorted({str(ds.attrs.get(key, "unknown")) for ds in points})
-        if len(values) != 1 and key in ("config_hash", "source_hash"):
+        if len(values) != 1 and key == "config_hash":
             raise ValueError(f"{stage}: the input files mix {key} values {values}; recompute them together")
         shared[key] = ",".join(values)
     attrs = provenance_attrs(

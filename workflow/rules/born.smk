@@ -15,6 +15,7 @@ rule born_train:
         mem_mb=2000,
         runtime=60,
     params:
+        format_version=FORMAT_VERSION,
         settings=born_settings,
         train=born_train_options,
         seed=BORN["seed"],
@@ -29,7 +30,7 @@ rule born_train:
 
 rule born_sample:
     input:
-        "results/born/{data}/Dmax{D}/model.nc",
+        checked("results/born/{data}/Dmax{D}/model.nc"),
     output:
         "results/born/{data}/Dmax{D}/samples.nc",
     log:
@@ -41,6 +42,7 @@ rule born_sample:
         mem_mb=2000,
         runtime=10,
     params:
+        format_version=FORMAT_VERSION,
         figure=BORN["figure"],
         seed=BORN["seed"],
         device=BORN["device"],
@@ -52,7 +54,7 @@ rule born_sample:
 
 rule born_aggregate:
     input:
-        born_models,
+        checked(born_models),
     output:
         nc="results/born/{data}/summary.nc",
         csv=report(
@@ -60,6 +62,8 @@ rule born_aggregate:
             caption="../report/born_summary.rst",
             category="Born machine",
         ),
+    params:
+        format_version=FORMAT_VERSION,
     log:
         "results/logs/born/{data}/aggregate.log",
     script:
@@ -68,7 +72,7 @@ rule born_aggregate:
 
 rule born_nll_figure:
     input:
-        expand("results/born/{data}/summary.nc", data=BORN_DATA),
+        checked(expand("results/born/{data}/summary.nc", data=BORN_DATA)),
     output:
         png=report(
             "results/figures/born_nll.png",
@@ -79,6 +83,7 @@ rule born_nll_figure:
     log:
         "results/logs/figures/born_nll.log",
     params:
+        format_version=FORMAT_VERSION,
         source_hash=source_hash("difftn.plots", "difftn.plots_born"),
     script:
         "../scripts/born_figure.py"
@@ -86,7 +91,7 @@ rule born_nll_figure:
 
 rule born_samples_figure:
     input:
-        born_figure_samples,
+        checked(born_figure_samples),
     output:
         png=report(
             "results/figures/born_samples_{data}.png",
@@ -97,6 +102,7 @@ rule born_samples_figure:
     log:
         "results/logs/figures/born_samples_{data}.log",
     params:
+        format_version=FORMAT_VERSION,
         source_hash=source_hash("difftn.plots", "difftn.plots_born"),
     script:
         "../scripts/born_figure.py"

@@ -185,21 +185,6 @@ def heisenberg_gpu_model(wildcards):
     return HEIS["gpu_model"] if heisenberg_gpu(wildcards) else ""
 
 
-def benchmark_files():
-    """The benchmark record of every compute job (Snakemake writes them beside the job)."""
-    files = expand(
-        "results/benchmarks/ising/{run}/beta_{beta}.tsv",
-        run=ISING_DIRS,
-        beta=[ising_study.format_beta(b, BETA_DECIMALS) for b in BETAS],
-    )
-    for D in HEIS["D"]:
-        run = f"results/benchmarks/heisenberg/D{D}_chi{HEIS_CHI[D]}"
-        files.append(f"{run}/optimize.tsv")
-        chis = [HEIS_CHI[D]] + ([HEIS_MEASURE_CHI[D]] if HEIS_MEASURE_CHI[D] else [])
-        files += [f"{run}/measure_chi{chi}.tsv" for chi in chis]
-    return files
-
-
 BORN = config["born"]
 BORN_DATA = [name for name in born_study.DATASETS if BORN[name]["max_bond"]]
 
@@ -359,3 +344,31 @@ def spinglass_final_output():
         *expand("results/figures/inverse_ising_recovery.{ext}", ext=["png", "pdf"]),
         DESIGN_FILE,
     ]
+
+
+def benchmark_files():
+    """The benchmark record of every compute job (Snakemake writes them beside the job)."""
+    mirrored = [  # results/<path>.nc -> results/benchmarks/<path>.tsv
+        *expand(
+            "results/ising/{run}/beta_{beta}.nc",
+            run=ISING_DIRS,
+            beta=[ising_study.format_beta(b, BETA_DECIMALS) for b in BETAS],
+        ),
+        *spinglass_files(),
+        *inverse_ising_files(),
+        DESIGN_FILE,
+    ]
+    files = [
+        "results/benchmarks/" + path.removeprefix("results/").removesuffix(".nc") + ".tsv"
+        for path in mirrored
+    ]
+    for D in HEIS["D"]:
+        run = f"results/benchmarks/heisenberg/D{D}_chi{HEIS_CHI[D]}"
+        files.append(f"{run}/optimize.tsv")
+        chis = [HEIS_CHI[D]] + ([HEIS_MEASURE_CHI[D]] if HEIS_MEASURE_CHI[D] else [])
+        files += [f"{run}/measure_chi{chi}.tsv" for chi in chis]
+    for data in BORN_DATA:
+        bonds = BORN[data]["max_bond"]
+        files += [f"results/benchmarks/born/{data}/Dmax{D}/train.tsv" for D in bonds]
+        files.append(f"results/benchmarks/born/{data}/Dmax{max(bonds)}/sample.tsv")
+    return files

@@ -17,6 +17,7 @@ rule spinglass_point:
         mem_mb=spinglass_mem_mb,
         runtime=60,
     params:
+        format_version=FORMAT_VERSION,
         coupling_std=SG["coupling_std"],
         field_std=SG["field_std"],
         cutoff=SG["cutoff"],
@@ -40,6 +41,7 @@ rule spinglass_exact:
         mem_mb=4000,
         runtime=10,
     params:
+        format_version=FORMAT_VERSION,
         coupling_std=SG["coupling_std"],
         field_std=SG["field_std"],
         device=SG["device"],
@@ -52,7 +54,7 @@ rule spinglass_exact:
 
 rule spinglass_aggregate:
     input:
-        spinglass_files,
+        checked(spinglass_files),
     output:
         nc="results/spinglass/summary.nc",
         csv=report(
@@ -60,6 +62,8 @@ rule spinglass_aggregate:
             caption="../report/spinglass_summary.rst",
             category="Spin glass",
         ),
+    params:
+        format_version=FORMAT_VERSION,
     log:
         "results/logs/spinglass/aggregate.log",
     script:
@@ -68,7 +72,7 @@ rule spinglass_aggregate:
 
 rule spinglass_convergence_figure:
     input:
-        "results/spinglass/summary.nc",
+        checked("results/spinglass/summary.nc"),
     output:
         png=report(
             "results/figures/spinglass_convergence.png",
@@ -79,6 +83,7 @@ rule spinglass_convergence_figure:
     log:
         "results/logs/figures/spinglass_convergence.log",
     params:
+        format_version=FORMAT_VERSION,
         name="spinglass-convergence",
         source_hash=source_hash("difftn.plots", "difftn.plots_spinglass"),
     script:
@@ -87,7 +92,7 @@ rule spinglass_convergence_figure:
 
 rule spinglass_correlations_figure:
     input:
-        spinglass_figure_files,
+        checked(spinglass_figure_files),
     output:
         png=report(
             "results/figures/spinglass_correlations.png",
@@ -98,6 +103,7 @@ rule spinglass_correlations_figure:
     log:
         "results/logs/figures/spinglass_correlations.log",
     params:
+        format_version=FORMAT_VERSION,
         name="spinglass-correlations",
         source_hash=source_hash("difftn.plots", "difftn.plots_spinglass"),
     script:
@@ -116,6 +122,7 @@ rule inverse_ising_exact:
         mem_mb=2000,
         runtime=30,
     params:
+        format_version=FORMAT_VERSION,
         **INV_FIT,
         config_hash=config_hash("inverse_ising"),
         source_hash=source_hash(*inverse_study.MODULES),
@@ -135,6 +142,7 @@ rule inverse_ising_samples:
         mem_mb=2000,
         runtime=60,
     params:
+        format_version=FORMAT_VERSION,
         **INV_FIT,
         repeats=INV["repeats"],
         sample_seed=INV["sample_seed"],
@@ -146,7 +154,7 @@ rule inverse_ising_samples:
 
 rule inverse_ising_aggregate:
     input:
-        inverse_ising_files,
+        checked(inverse_ising_files),
     output:
         nc=f"results/inverse_ising/{INV_TAG}/summary.nc",
         csv=report(
@@ -154,6 +162,8 @@ rule inverse_ising_aggregate:
             caption="../report/inverse_ising_summary.rst",
             category="Spin glass",
         ),
+    params:
+        format_version=FORMAT_VERSION,
     log:
         f"results/logs/inverse_ising/{INV_TAG}/aggregate.log",
     script:
@@ -162,7 +172,7 @@ rule inverse_ising_aggregate:
 
 rule inverse_ising_figure:
     input:
-        f"results/inverse_ising/{INV_TAG}/summary.nc",
+        checked(f"results/inverse_ising/{INV_TAG}/summary.nc"),
     output:
         png=report(
             "results/figures/inverse_ising_recovery.png",
@@ -173,6 +183,7 @@ rule inverse_ising_figure:
     log:
         "results/logs/figures/inverse_ising_recovery.log",
     params:
+        format_version=FORMAT_VERSION,
         name="inverse-ising-recovery",
         source_hash=source_hash("difftn.plots", "difftn.plots_spinglass"),
     script:
@@ -191,6 +202,7 @@ rule design:
         mem_mb=2000,
         runtime=30,
     params:
+        format_version=FORMAT_VERSION,
         low=DESIGN["low"],
         high=DESIGN["high"],
         max_iter=DESIGN["max_iter"],

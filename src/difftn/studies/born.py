@@ -45,7 +45,7 @@ from ..born import (
 )
 from ..datasets import DIGITS_SHAPE, bars_and_stripes, digits, is_bars_and_stripes
 from ..io import read_dataset
-from ..provenance import provenance_attrs
+from ..provenance import aggregate_attrs, provenance_attrs
 
 __all__ = ["MODULES", "DATASETS", "HIDE", "load_data", "train_point", "load_model", "sample_point", "aggregate"]
 
@@ -331,7 +331,8 @@ def aggregate(paths) -> xr.Dataset:
 
     Raises ValueError if the files mix data sets or data settings, or repeat a max_bond.
     """
-    points = [read_dataset(p) for p in paths]
+    with runtime.measure() as read_cost:  # reading dominates an aggregate's cost
+        points = [read_dataset(p) for p in paths]
     if not points:
         raise ValueError("aggregate: no input files")
     keys = {(ds.attrs["data"], ds.attrs["data_settings"]) for ds in points}
@@ -353,9 +354,8 @@ def aggregate(paths) -> xr.Dataset:
     for name in _CONSTANT:
         if name in first:
             out[name] = first[name].drop_vars("max_bond", errors="ignore")
-    keep = ("data", "rows", "cols", "data_settings", "difftn_version", "git_commit", "torch_version", "source_hash",
-            "config_hash")  # fmt: skip
+    keep = ("data", "rows", "cols", "data_settings")
     out.attrs = {k: first.attrs[k] for k in keep if k in first.attrs}
-    out.attrs.update({"title": f"Born machine NLL against the maximal bond dimension ({first.attrs['data']})",
-                      "difftn_stage": "born_aggregate"})  # fmt: skip
+    out.attrs["title"] = f"Born machine NLL against the maximal bond dimension ({first.attrs['data']})"
+    out.attrs.update(aggregate_attrs(points, stage="born_aggregate", modules=MODULES, **read_cost))
     return out

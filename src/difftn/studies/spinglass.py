@@ -23,7 +23,7 @@ from .. import runtime
 from ..boundary_mps import BoundaryMPSOptions
 from ..io import read_dataset
 from ..models import spinglass
-from ..provenance import provenance_attrs
+from ..provenance import aggregate_attrs, provenance_attrs
 
 __all__ = ["MODULES", "EXACT_MODULES", "MAX_EXACT_L", "compute_point", "compute_exact", "aggregate"]
 
@@ -169,7 +169,8 @@ def aggregate(paths) -> xr.Dataset:
     and ``reference_exact`` (1: exact transfer matrix, 0: the largest chi).
     Missing combinations are NaN.
     """
-    datasets = [read_dataset(p) for p in paths]
+    with runtime.measure() as read_cost:  # reading dominates an aggregate's cost
+        datasets = [read_dataset(p) for p in paths]
     points = [ds for ds in datasets if ds.attrs["difftn_stage"] == "spinglass"]
     exact = {(int(ds.L), int(ds.seed)): ds for ds in datasets if ds.attrs["difftn_stage"] == "spinglass_exact"}
     if not points:
@@ -216,8 +217,6 @@ def aggregate(paths) -> xr.Dataset:
     out["lnz_reference"] = (("L", "seed"), reference, {"long_name": "reference ln Z", "units": "1"})
     out["reference_exact"] = (("L", "seed"), is_exact,
                               {"long_name": "reference is exact (1: transfer matrix) or the largest chi (0)"})  # fmt: skip
-    first = points[0].attrs
-    keep = ("difftn_version", "git_commit", "torch_version", "source_hash", "config_hash")
-    out.attrs = {k: first[k] for k in keep if k in first}
-    out.attrs.update({"title": "Ising spin glass: boundary-MPS convergence", "difftn_stage": "spinglass_aggregate"})
+    out.attrs["title"] = "Ising spin glass: boundary-MPS convergence"
+    out.attrs.update(aggregate_attrs(datasets, stage="spinglass_aggregate", modules=MODULES, **read_cost))
     return out
