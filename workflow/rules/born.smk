@@ -10,6 +10,8 @@ rule born_train:
         "results/logs/born/{data}/Dmax{D}/train.log",
     benchmark:
         "results/benchmarks/born/{data}/Dmax{D}/train.tsv"
+    conda:
+        "../../envs/difftn.yaml"
     threads: BORN["threads"]
     resources:
         mem_mb=2000,
@@ -37,6 +39,8 @@ rule born_sample:
         "results/logs/born/{data}/Dmax{D}/sample.log",
     benchmark:
         "results/benchmarks/born/{data}/Dmax{D}/sample.tsv"
+    conda:
+        "../../envs/difftn.yaml"
     threads: BORN["threads"]
     resources:
         mem_mb=2000,
@@ -62,10 +66,12 @@ rule born_aggregate:
             caption="../report/born_summary.rst",
             category="Born machine",
         ),
-    params:
-        format_version=FORMAT_VERSION,
     log:
         "results/logs/born/{data}/aggregate.log",
+    conda:
+        "../../envs/difftn.yaml"
+    params:
+        format_version=FORMAT_VERSION,
     script:
         "../scripts/born_aggregate.py"
 
@@ -82,6 +88,8 @@ rule born_nll_figure:
         pdf="results/figures/born_nll.pdf",
     log:
         "results/logs/figures/born_nll.log",
+    conda:
+        "../../envs/difftn.yaml"
     params:
         format_version=FORMAT_VERSION,
         source_hash=source_hash("difftn.plots", "difftn.plots_born"),
@@ -101,6 +109,8 @@ rule born_samples_figure:
         pdf="results/figures/born_samples_{data}.pdf",
     log:
         "results/logs/figures/born_samples_{data}.log",
+    conda:
+        "../../envs/difftn.yaml"
     params:
         format_version=FORMAT_VERSION,
         source_hash=source_hash("difftn.plots", "difftn.plots_born"),

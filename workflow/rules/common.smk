@@ -39,9 +39,15 @@ def _validate_config():
     schema = yaml.safe_load(path.read_text())
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
-    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
-        field = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in err.absolute_path).lstrip(".")
-        problems.append(f"config field {field or '(top level)'}: {err.message}; allowed: {_allowed(err.schema)}")
+    for err in sorted(
+        validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))
+    ):
+        field = "".join(
+            f"[{k}]" if isinstance(k, int) else f".{k}" for k in err.absolute_path
+        ).lstrip(".")
+        problems.append(
+            f"config field {field or '(top level)'}: {err.message}; allowed: {_allowed(err.schema)}"
+        )
     if problems:
         raise ValueError("invalid configuration:\n  " + "\n  ".join(problems))
     validate(config, "../schemas/config.schema.yaml")  # fills schema defaults, if any
@@ -62,7 +68,6 @@ def _check_config():
                 f"config field ising.beta[{i}]: start == stop needs num == 1, got num = {r['num']}"
             )
 
-
     h = config["heisenberg"]
     for key in ("chi", "measure_chi"):
         if len(h[key]) != len(h["D"]):
@@ -72,6 +77,7 @@ def _check_config():
 
 
 _check_config()
+
 
 def _set_aside_if_unreadable(path):
     """Never use a corrupted result or one of another format: move it aside, so it is recomputed.
@@ -90,9 +96,11 @@ def _set_aside_if_unreadable(path):
         if workflow.dryrun:
             logger.warning(f"{err}\n  (a real run moves it aside and recomputes it)")
             return
-        aside = path.with_name(path.name + ".unreadable")
+        aside = path.with_name(f"{path.name}.unreadable")
         path.replace(aside)
-        logger.warning(f"{err}\n  moved to {aside}; recomputed for the rule that needs it")
+        logger.warning(
+            f"{err}\n  moved to {aside}; recomputed for the rule that needs it"
+        )
 
 
 def checked(inputs):
@@ -109,7 +117,11 @@ def checked(inputs):
             files = inputs.format(**dict(wildcards.items()))
         else:
             files = list(inputs)
-        paths = files.values() if isinstance(files, dict) else [files] if isinstance(files, str) else files
+        paths = (
+            files.values()
+            if isinstance(files, dict)
+            else [files] if isinstance(files, str) else files
+        )
         for path in paths:
             _set_aside_if_unreadable(path)
         return files
@@ -119,7 +131,9 @@ def checked(inputs):
 
 BETA_DECIMALS = config["ising"]["decimals"]
 BETAS = ising_study.beta_grid(config["ising"]["beta"], BETA_DECIMALS)
-ISING_DIRS = [f"chi{chi}_steps{config['ising']['steps']}" for chi in config["ising"]["chi"]]
+ISING_DIRS = [
+    f"chi{chi}_steps{config['ising']['steps']}" for chi in config["ising"]["chi"]
+]
 
 
 def config_hash(section):
@@ -319,7 +333,8 @@ def spinglass_figure_files(wildcards=None):
 
 def spinglass_mem_mb(wildcards):
     """MB for a boundary-MPS point: the backward keeps 2 L^2 SVDs of (4 chi) x (2 chi), ~200 chi^2 bytes
-    each at full rank (an upper bound: measured 0.49 GB at L = 32, chi = 128, whose ranks stay below 64)."""
+    each at full rank (an upper bound: measured 0.49 GB at L = 32, chi = 128, whose ranks stay below 64).
+    """
     L, chi = int(wildcards.L), min(int(wildcards.chi), 2 ** (int(wildcards.L) // 2))
     return 1000 + L * L * chi * chi // 2500
 
@@ -359,7 +374,7 @@ def benchmark_files():
         DESIGN_FILE,
     ]
     files = [
-        "results/benchmarks/" + path.removeprefix("results/").removesuffix(".nc") + ".tsv"
+        f"results/benchmarks/{path.removeprefix('results/').removesuffix('.nc')}.tsv"
         for path in mirrored
     ]
     for D in HEIS["D"]:

@@ -5,13 +5,19 @@ rule ising_figure:
     input:
         checked(expand("results/ising/{run}/summary.nc", run=ISING_DIRS)),
     output:
-        png=report("results/figures/ising_fig3.png", caption="../report/ising_fig3.rst", category="Ising"),
+        png=report(
+            "results/figures/ising_fig3.png",
+            caption="../report/ising_fig3.rst",
+            category="Ising",
+        ),
         pdf="results/figures/ising_fig3.pdf",
+    log:
+        "results/logs/figures/ising_fig3.log",
+    conda:
+        "../../envs/difftn.yaml"
     params:
         format_version=FORMAT_VERSION,
         source_hash=source_hash("difftn.plots", "difftn.models.ising"),
-    log:
-        "results/logs/figures/ising_fig3.log",
     script:
         "../scripts/ising_figure.py"
 
@@ -20,12 +26,18 @@ rule heisenberg_figure:
     input:
         checked("results/heisenberg/summary.nc"),
     output:
-        png=report("results/figures/heisenberg_fig4.png", caption="../report/heisenberg_fig4.rst", category="Heisenberg"),
+        png=report(
+            "results/figures/heisenberg_fig4.png",
+            caption="../report/heisenberg_fig4.rst",
+            category="Heisenberg",
+        ),
         pdf="results/figures/heisenberg_fig4.pdf",
+    log:
+        "results/logs/figures/heisenberg_fig4.log",
+    conda:
+        "../../envs/difftn.yaml"
     params:
         format_version=FORMAT_VERSION,
         source_hash=source_hash("difftn.plots", "difftn.reference"),
-    log:
-        "results/logs/figures/heisenberg_fig4.log",
     script:
         "../scripts/heisenberg_figure.py"

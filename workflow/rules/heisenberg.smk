@@ -7,6 +7,18 @@ rule heisenberg_optimize:
         unpack(checked(heisenberg_init)),
     output:
         "results/heisenberg/D{D}_chi{chi}/state.nc",
+    log:
+        "results/logs/heisenberg/D{D}_chi{chi}/optimize.log",
+    benchmark:
+        "results/benchmarks/heisenberg/D{D}_chi{chi}/optimize.tsv"
+    conda:
+        "../../envs/difftn.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=600,
+        gpu=heisenberg_gpu,
+        gpu_model=heisenberg_gpu_model,
     params:
         format_version=FORMAT_VERSION,
         progress="results/heisenberg/D{D}_chi{chi}/progress.nc",
@@ -18,16 +30,6 @@ rule heisenberg_optimize:
         dtype=HEIS["dtype"],
         config_hash=config_hash("heisenberg"),
         source_hash=source_hash(*heisenberg_study.MODULES),
-    threads: config["threads"]
-    resources:
-        mem_mb=8000,
-        runtime=600,
-        gpu=heisenberg_gpu,
-        gpu_model=heisenberg_gpu_model,
-    log:
-        "results/logs/heisenberg/D{D}_chi{chi}/optimize.log",
-    benchmark:
-        "results/benchmarks/heisenberg/D{D}_chi{chi}/optimize.tsv"
     script:
         "../scripts/heisenberg_optimize.py"
 
@@ -37,6 +39,18 @@ rule heisenberg_measure:
         state=checked("results/heisenberg/D{D}_chi{chi}/state.nc"),
     output:
         "results/heisenberg/D{D}_chi{chi}/observables_chi{mchi}.nc",
+    log:
+        "results/logs/heisenberg/D{D}_chi{chi}/measure_chi{mchi}.log",
+    benchmark:
+        "results/benchmarks/heisenberg/D{D}_chi{chi}/measure_chi{mchi}.tsv"
+    conda:
+        "../../envs/difftn.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=heisenberg_gpu,
+        gpu_model=heisenberg_gpu_model,
     params:
         format_version=FORMAT_VERSION,
         ctmrg={"tol": HEIS["ctmrg"]["tol"], "max_iter": 1000},
@@ -44,16 +58,6 @@ rule heisenberg_measure:
         dtype=HEIS["dtype"],
         config_hash=config_hash("heisenberg"),
         source_hash=source_hash(*heisenberg_study.MEASURE_MODULES),
-    threads: config["threads"]
-    resources:
-        mem_mb=8000,
-        runtime=120,
-        gpu=heisenberg_gpu,
-        gpu_model=heisenberg_gpu_model,
-    log:
-        "results/logs/heisenberg/D{D}_chi{chi}/measure_chi{mchi}.log",
-    benchmark:
-        "results/benchmarks/heisenberg/D{D}_chi{chi}/measure_chi{mchi}.tsv"
     script:
         "../scripts/heisenberg_measure.py"
 
@@ -63,10 +67,16 @@ rule heisenberg_aggregate:
         checked(heisenberg_observables),
     output:
         nc="results/heisenberg/summary.nc",
-        csv=report("results/heisenberg/summary.csv", caption="../report/heisenberg_summary.rst", category="Heisenberg"),
-    params:
-        format_version=FORMAT_VERSION,
+        csv=report(
+            "results/heisenberg/summary.csv",
+            caption="../report/heisenberg_summary.rst",
+            category="Heisenberg",
+        ),
     log:
         "results/logs/heisenberg/aggregate.log",
+    conda:
+        "../../envs/difftn.yaml"
+    params:
+        format_version=FORMAT_VERSION,
     script:
         "../scripts/heisenberg_aggregate.py"

@@ -4,6 +4,16 @@
 rule ising_point:
     output:
         "results/ising/chi{chi}_steps{steps}/beta_{beta}.nc",
+    log:
+        "results/logs/ising/chi{chi}_steps{steps}/beta_{beta}.log",
+    benchmark:
+        "results/benchmarks/ising/chi{chi}_steps{steps}/beta_{beta}.tsv"
+    conda:
+        "../../envs/difftn.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         format_version=FORMAT_VERSION,
         checkpoint=config["ising"]["checkpoint"],
@@ -13,14 +23,6 @@ rule ising_point:
         config_hash=config_hash("ising"),
         # Reruns when the library code this stage uses changes.
         source_hash=source_hash(*ising_study.MODULES),
-    threads: config["threads"]
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    log:
-        "results/logs/ising/chi{chi}_steps{steps}/beta_{beta}.log",
-    benchmark:
-        "results/benchmarks/ising/chi{chi}_steps{steps}/beta_{beta}.tsv"
     script:
         "../scripts/ising_point.py"
 
@@ -35,9 +37,11 @@ rule ising_aggregate:
             caption="../report/ising_summary.rst",
             category="Ising",
         ),
-    params:
-        format_version=FORMAT_VERSION,
     log:
         "results/logs/ising/chi{chi}_steps{steps}/aggregate.log",
+    conda:
+        "../../envs/difftn.yaml"
+    params:
+        format_version=FORMAT_VERSION,
     script:
         "../scripts/ising_aggregate.py"

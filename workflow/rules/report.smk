@@ -12,5 +12,7 @@ rule benchmark_table:
         ),
     log:
         "results/logs/benchmarks/summary.log",
+    conda:
+        "../../envs/difftn.yaml"
     script:
         "../scripts/benchmark_table.py"

@@ -12,6 +12,8 @@ rule spinglass_point:
         "results/logs/spinglass/L{L}_seed{seed}/chi{chi}.log",
     benchmark:
         "results/benchmarks/spinglass/L{L}_seed{seed}/chi{chi}.tsv"
+    conda:
+        "../../envs/difftn.yaml"
     threads: SG["threads"]
     resources:
         mem_mb=spinglass_mem_mb,
@@ -36,6 +38,8 @@ rule spinglass_exact:
         "results/logs/spinglass/L{L}_seed{seed}/exact.log",
     benchmark:
         "results/benchmarks/spinglass/L{L}_seed{seed}/exact.tsv"
+    conda:
+        "../../envs/difftn.yaml"
     threads: SG["threads"]
     resources:
         mem_mb=4000,
@@ -62,10 +66,12 @@ rule spinglass_aggregate:
             caption="../report/spinglass_summary.rst",
             category="Spin glass",
         ),
-    params:
-        format_version=FORMAT_VERSION,
     log:
         "results/logs/spinglass/aggregate.log",
+    conda:
+        "../../envs/difftn.yaml"
+    params:
+        format_version=FORMAT_VERSION,
     script:
         "../scripts/spinglass_aggregate.py"
 
@@ -82,6 +88,8 @@ rule spinglass_convergence_figure:
         pdf="results/figures/spinglass_convergence.pdf",
     log:
         "results/logs/figures/spinglass_convergence.log",
+    conda:
+        "../../envs/difftn.yaml"
     params:
         format_version=FORMAT_VERSION,
         name="spinglass-convergence",
@@ -102,6 +110,8 @@ rule spinglass_correlations_figure:
         pdf="results/figures/spinglass_correlations.pdf",
     log:
         "results/logs/figures/spinglass_correlations.log",
+    conda:
+        "../../envs/difftn.yaml"
     params:
         format_version=FORMAT_VERSION,
         name="spinglass-correlations",
@@ -117,13 +127,15 @@ rule inverse_ising_exact:
         f"results/logs/inverse_ising/{INV_TAG}/exact.log",
     benchmark:
         f"results/benchmarks/inverse_ising/{INV_TAG}/exact.tsv"
+    conda:
+        "../../envs/difftn.yaml"
     threads: INV["threads"]
     resources:
         mem_mb=2000,
         runtime=30,
     params:
-        format_version=FORMAT_VERSION,
         **INV_FIT,
+        format_version=FORMAT_VERSION,
         config_hash=config_hash("inverse_ising"),
         source_hash=source_hash(*inverse_study.MODULES),
     script:
@@ -137,13 +149,15 @@ rule inverse_ising_samples:
         f"results/logs/inverse_ising/{INV_TAG}/N{{N}}.log",
     benchmark:
         f"results/benchmarks/inverse_ising/{INV_TAG}/N{{N}}.tsv"
+    conda:
+        "../../envs/difftn.yaml"
     threads: INV["threads"]
     resources:
         mem_mb=2000,
         runtime=60,
     params:
-        format_version=FORMAT_VERSION,
         **INV_FIT,
+        format_version=FORMAT_VERSION,
         repeats=INV["repeats"],
         sample_seed=INV["sample_seed"],
         config_hash=config_hash("inverse_ising"),
@@ -162,10 +176,12 @@ rule inverse_ising_aggregate:
             caption="../report/inverse_ising_summary.rst",
             category="Spin glass",
         ),
-    params:
-        format_version=FORMAT_VERSION,
     log:
         f"results/logs/inverse_ising/{INV_TAG}/aggregate.log",
+    conda:
+        "../../envs/difftn.yaml"
+    params:
+        format_version=FORMAT_VERSION,
     script:
         "../scripts/inverse_ising_aggregate.py"
 
@@ -182,6 +198,8 @@ rule inverse_ising_figure:
         pdf="results/figures/inverse_ising_recovery.pdf",
     log:
         "results/logs/figures/inverse_ising_recovery.log",
+    conda:
+        "../../envs/difftn.yaml"
     params:
         format_version=FORMAT_VERSION,
         name="inverse-ising-recovery",
@@ -197,6 +215,8 @@ rule design:
         "results/logs/design/sites{sites}_seed{seed}.log",
     benchmark:
         "results/benchmarks/design/sites{sites}_seed{seed}.tsv"
+    conda:
+        "../../envs/difftn.yaml"
     threads: DESIGN["threads"]
     resources:
         mem_mb=2000,
