@@ -121,7 +121,8 @@ def test_kills_during_writes_leave_no_partial_file(tmp_path):
 def test_workflow_killed_at_random_moments_ends_as_an_uninterrupted_run(tiny_run, tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(TINY))
-    args = ["--configfile", str(config)]
+    targets = ["results/ising/chi6_steps12/summary.nc", "results/heisenberg/summary.nc"]
+    args = [*targets, "--configfile", str(config)]  # targets first: --configfile takes a list
     workdir = tmp_path / "run"
     rng = np.random.default_rng(11)
     for delay in rng.uniform(4.0, 12.0, size=3):
@@ -131,10 +132,7 @@ def test_workflow_killed_at_random_moments_ends_as_an_uninterrupted_run(tiny_run
         time.sleep(delay)
         kill_group(proc)
     recover(workdir, *args)
-    for path, names in [
-        ("results/ising/chi6_steps12/summary.nc", ("lnz", "energy", "specific_heat")),
-        ("results/heisenberg/summary.nc", ("energy", "magnetization")),
-    ]:
+    for path, names in zip(targets, [("lnz", "energy", "specific_heat"), ("energy", "magnetization")]):
         got, want = read_dataset(workdir / path), read_dataset(tiny_run / path)
         for name in names:
             np.testing.assert_allclose(got[name].values, want[name].values, rtol=0, atol=1e-8)
