@@ -75,6 +75,10 @@ def svd(A: torch.Tensor, k: int | None = None, eps: float = DEFAULT_EPS, *, fact
         raise ValueError(f"svd: k must be >= 1, got {k}")
     r = min(A.shape)
     k = r if k is None else min(k, r)
+    if not (torch.is_grad_enabled() and A.requires_grad):
+        # No graph: the leading triplets, without the autograd node's copies.
+        U, S, Vh = torch.linalg.svd(A, full_matrices=False) if factors is None else factors
+        return U[:, :k], S[:k], Vh[:k].mT
     Uk, Sk, Vk, _, _, _ = _SVD.apply(A, eps, k, factors)
     return Uk, Sk, Vk
 
