@@ -44,12 +44,24 @@ first.  Without symmetry every parity is 0: one block, the dense algorithm.
 Memory
 ------
 Second derivatives (reverse mode over reverse mode) keep the graph of the
-forward pass and of the first backward until the second backward.  Per step
-that is the full SVD factors U, V (the exact backward needs the discarded
-singular vectors too), the half-tensors (chi^3) and the cotangent of T'
-(chi^4).  The contraction and its backward are autograd nodes of their own
-(``_Plaquette``, ``_PlaquetteVJP``) that recompute P, Q and their
-cotangents (chi^4 each) when needed instead of storing them.
+forward pass and of the first backward until the second backward, and the
+second backward runs through every node of the first backward before any
+node of the forward pass, holding the cotangents it sends to the latter.
+So each step is one autograd node (``_Advance``) from the half-tensors of
+the previous step to its own (chi^3 numbers, not chi^4), storing its input
+and the full SVD factors U, S, V of its four parity blocks (the exact
+backward needs the discarded singular vectors too), nothing else.  Its
+backward is a node of its own (``_AdvanceVJP``) storing only chi^3 tensors
+(input and cotangents); it recomputes the step's graph from the stored
+factors, without new SVDs, when evaluated and again when differentiated.
+The second-order SVD terms of a step thus become cotangents of its chi^3
+input at once, where autograd over the stored graph held two chi^4
+cotangents per SVD block (of U and V) for every step until the backward
+came back to it.  With ``checkpoint`` not even the factors are stored; the
+SVDs are recomputed (in the first backward and twice in the second).
+The contraction and its backward are nodes of their own (``_Plaquette``,
+``_PlaquetteVJP``) that recompute P, Q and their cotangents (chi^4 each)
+when needed instead of storing them.
 
 Normalisation
 -------------
@@ -74,7 +86,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch.utils.checkpoint import checkpoint
 
 from .linalg import DEFAULT_EPS, svd
 
@@ -98,9 +109,10 @@ class TRGOptions:
     steps : int
         Number of coarse-graining steps (>= 1); 2^steps sites in the end.
     checkpoint : bool
-        Recompute every step in the backward instead of storing its
-        intermediates (less memory, about one more forward in time; a
-        second backward keeps what the first one recomputed).
+        Store no SVD factors: every backward recomputes the SVDs of each
+        step (once in a first backward, twice in a second).  The least
+        memory (chi^3 numbers per step), about 1.6x the time of ln Z with
+        first and second derivatives (benchmarks/bench_ising.py).
     eps : float
         Lorentzian broadening in the SVD backward.
     cutoff : float
@@ -236,43 +248,90 @@ def _matrix(blocks: dict, bonds: tuple, rows: tuple, cols: tuple, q: int) -> tor
 
 # --------------------------------------------------------------------------
 # One step
+#
+# A step maps the half-tensors of the previous step (for the first step: the
+# blocks of T) to its own half-tensors:
+#
+#     halves_{n-1} --plaquette--> T_n --/ g_n--> A and B splits --> halves_n
+#
+# so that the state carried from step to step is chi^3 numbers, not chi^4.
+
+#: Rows and columns of the A split ((ul) x (dr)) and of the B split ((ld) x (ru)).
+_SPLITS = (((0, 1), (2, 3)), ((1, 2), (3, 0)))
+
+#: Number of outputs of a step: 16 half-tensor blocks and ln h.
+_OUTPUTS = 17
 
 
-def _split(blocks, bonds, rows, cols, chi: int, eps: float, cutoff: float, scale=None):
-    """Truncated SVD split of a 4-leg tensor, block by block.
+@dataclass
+class _Plan:
+    """What the first evaluation of a step decided; recomputations replay it.
 
-    T ~= sum_k L[rows, k] R[k, cols] * scale, with sqrt(S / scale) on both
-    sides; the chi largest singular values over both parity blocks that
-    exceed ``cutoff`` times the largest are kept.  ``scale`` defaults to the
-    largest singular value (differentiable).
+    ``bonds`` are the bonds of T_n (v, h, v, h); ``prev`` the bonds (a, b, v)
+    of the half-tensors the step starts from, None when it starts from the
+    blocks of T.  ``norm`` (g_n), ``kept`` (per split, the kept triplets per
+    parity block), ``top`` (the parity block of the A split with the largest
+    singular value) and ``discarded`` (truncation error of the A split) are
+    set by the first evaluation.
+    """
+
+    bonds: tuple
+    prev: tuple | None
+    chi: int
+    eps: float
+    cutoff: float
+    rescale: bool
+    norm: float | None = None
+    kept: list | None = None
+    top: int = 0
+    discarded: float = 0.0
+
+    @property
+    def new(self) -> tuple:
+        """Bonds (a, b, v) of the half-tensors the step produces."""
+        return (self.kept[0], self.kept[1], self.bonds[0])
+
+
+def _choose(plan: _Plan, factors) -> None:
+    """Kept triplets of both splits from their spectra (into ``plan``).
+
+    Per split, the chi largest singular values over both parity blocks that
+    exceed ``cutoff`` times the largest -- exactly those the dense SVD keeps.
+    """
+    kept = []
+    for i, pair in enumerate(factors):
+        ref = next(f[1] for f in pair if f is not None)
+        spectra = [f[1] if f is not None else ref.new_zeros(0) for f in pair]
+        s = torch.cat(spectra).cpu()
+        order = torch.argsort(s, descending=True, stable=True)  # ties: even first
+        n = max(1, min(plan.chi, int((s > plan.cutoff * s.max()).sum())))
+        k0 = int((order[:n] < len(spectra[0])).sum())
+        kept.append((k0, n - k0))
+        if i == 0:
+            plan.top = int(order[0] >= len(spectra[0]))
+            weight = s[order] ** 2
+            plan.discarded = float(weight[n:].sum() / weight.sum())
+    plan.kept = kept
+
+
+def _factor(mats, factors, kept, bonds, rows, cols, eps: float, top: int, scale):
+    """Half-tensors of one split, T ~= sum_k L[rows, k] R[k, cols] * scale.
+
+    ``mats`` are the two parity blocks of the split matrix, ``factors`` their
+    SVDs (``torch.linalg.svd`` of the detached matrix), ``kept`` the kept
+    triplets per block.  sqrt(S / scale) goes to both sides; ``scale`` None
+    means the largest singular value (differentiable), in block ``top``.
 
     Returns L and R as 3-leg block dicts (legs (rows..., new) and (new,
-    cols...)), the new bond, the discarded weight and the scale.
+    cols...)) and the scale.
     """
-    mats = [_matrix(blocks, bonds, rows, cols, q) for q in (0, 1)]
-    # Spectra first, to choose the kept triplets over both blocks; the SVDs
-    # are then reused by ``svd``, not recomputed.
-    factors = [
-        torch.linalg.svd(M.detach(), full_matrices=False) if min(M.shape) else None for M in mats
-    ]
-    spectra = [f[1] if f else M.new_zeros(0) for f, M in zip(factors, mats)]
-    s = torch.cat(spectra).cpu()
-    order = torch.argsort(s, descending=True, stable=True)  # ties: even first
-    n = max(1, min(chi, int((s > cutoff * s.max()).sum())))
-    k0 = int((order[:n] < len(spectra[0])).sum())
-    kept = (k0, n - k0)
-    weight = s[order] ** 2
-    discarded = float(weight[n:].sum() / weight.sum())
-
-    factor = [
-        svd(M, k=k, eps=eps, factors=f) if k else None for M, k, f in zip(mats, kept, factors)
-    ]
+    svds = [svd(M, k=k, eps=eps, factors=f) if k else None for M, k, f in zip(mats, kept, factors)]
     if scale is None:
-        scale = factor[int(order[0] >= len(spectra[0]))][1][0]
+        scale = svds[top][1][0]
     left, right = {}, {}
-    for q, M, k in zip((0, 1), mats, kept):
+    for q, M, k, f in zip((0, 1), mats, kept, svds):
         if k:
-            U, S, V = factor[q]
+            U, S, V = f
             root = torch.sqrt(S / scale)
             L, R = U * root, (V * root).mT
         else:
@@ -281,7 +340,7 @@ def _split(blocks, bonds, rows, cols, chi: int, eps: float, cutoff: float, scale
             left[p + (q,)] = L[r].reshape(d1, d2, k)
         for p, d1, d2, c in _segments(bonds[cols[0]], bonds[cols[1]], q):
             right[(q,) + p] = R[:, c].reshape(k, d1, d2)
-    return left, right, kept, discarded, scale
+    return left, right, scale
 
 
 def _half_products(q, S1, S4, S2, S3, a, b, v):
@@ -343,17 +402,48 @@ def _plaquette_vjp(bonds, gT0, gT1, *halves):
 
 class _Plaquette(torch.autograd.Function):
     """(S1, S4, S2, S3) blocks -> (T'_0, T'_1), storing only the chi^3
-    half-tensors; P and Q (chi^4) are recomputed in the backward."""
+    half-tensors; P and Q (chi^4) are recomputed in the backward.
+
+    With ``values`` False the outputs are zeros of the right shapes, for a
+    recomputation that needs only the graph (no backward reads them); with
+    ``vjp_values`` False so are those of the backward (``_PlaquetteVJP``),
+    for a first backward that is only differentiated.
+    """
 
     @staticmethod
-    def forward(ctx, bonds, *halves):
-        ctx.bonds = bonds
+    def forward(ctx, bonds, values, vjp_values, *halves):
+        ctx.bonds, ctx.vjp_values = bonds, vjp_values
         ctx.save_for_backward(*halves)
-        return _plaquette_products(bonds, *halves)
+        if values:
+            return _plaquette_products(bonds, *halves)
+        (a0, a1), (b0, b1), _ = bonds
+        return halves[0].new_zeros((a0 * b0 + a1 * b1,) * 2), halves[0].new_zeros(
+            (a0 * b1 + a1 * b0,) * 2
+        )
 
     @staticmethod
     def backward(ctx, gT0, gT1):
-        return None, *_PlaquetteVJP.apply(ctx.bonds, gT0, gT1, *ctx.saved_tensors)
+        # ``vjp_values`` holds for the first backward only: a later one
+        # (a second-order cotangent reaching this node) needs the values.
+        values, ctx.vjp_values = ctx.vjp_values, True
+        vjp = _PlaquetteVJP.apply(ctx.bonds, values, gT0, gT1, *ctx.saved_tensors)
+        return None, None, None, *vjp
+
+
+def _fresh(saved, higher: bool) -> list:
+    """Inputs from which a backward recomputes and differentiates its node.
+
+    Detached leaves, unless the backward itself is differentiated
+    (``higher``, i.e. create_graph): then views of the saved tensors, which
+    keep the result connected to their history.  Views and not the tensors
+    themselves: a gradient with respect to a saved tensor would also collect
+    the paths through the history of the others (a cotangent depends on the
+    half-tensors it is paired with), where a backward must return partial
+    derivatives.
+    """
+    if higher:
+        return [x.view_as(x) if x.requires_grad else x for x in saved]
+    return [x.detach().requires_grad_() for x in saved]
 
 
 class _PlaquetteVJP(torch.autograd.Function):
@@ -363,55 +453,201 @@ class _PlaquetteVJP(torch.autograd.Function):
     instead of a graph keeping them from the first backward to the second."""
 
     @staticmethod
-    def forward(ctx, bonds, *inputs):
+    def forward(ctx, bonds, values, *inputs):
         ctx.bonds = bonds
         ctx.save_for_backward(*inputs)
-        return _plaquette_vjp(bonds, *inputs)
+        if values:
+            return _plaquette_vjp(bonds, *inputs)
+        return tuple(torch.zeros_like(x) for x in inputs[2:])
 
     @staticmethod
     def backward(ctx, *cotangents):
-        # Recompute, then differentiate.  Under create_graph (third order)
-        # from the saved tensors themselves, so the result stays connected
-        # to their history; otherwise from detached copies.
+        # Recompute, then differentiate (see ``_fresh``).
         higher = torch.is_grad_enabled()
-        inputs = [x if higher else x.detach().requires_grad_() for x in ctx.saved_tensors]
+        inputs = _fresh(ctx.saved_tensors, higher)
         wrt = [x for x in inputs if x.requires_grad]
         with torch.enable_grad():
             outputs = _plaquette_vjp(ctx.bonds, *inputs)
         grads = iter(
             torch.autograd.grad(outputs, wrt, cotangents, allow_unused=True, create_graph=higher)
         )
-        return None, *(next(grads) if x.requires_grad else None for x in inputs)
+        return None, None, *(next(grads) if x.requires_grad else None for x in inputs)
 
 
-def _plaquette(S1, S4, S2, S3, a, b, v):
-    """T'[a,b,c,d] = sum S1[x,y,a] S4[b,y,z] S2[c,z,w] S3[w,x,d] as blocks.
+def _contract(halves, prev, values: bool = True, vjp_values: bool = True) -> dict:
+    """Blocks of the next T[u,l,d,r] from the 16 half-tensor blocks.
 
-    a (legs a, c), b (legs b, d) and v (legs x, z) are the bonds.  Per parity
-    q: P_q = (S1 S4)[(a,b),(x,z)], Q_q = (S2 S3)[(x,z),(c,d)], T'_q = P_q Q_q.
+    T'[a,b,c,d] = sum S1[x,y,a] S4[b,y,z] S2[c,z,w] S3[w,x,d] with bonds
+    ``prev`` = (a, b, v): a (legs a, c), b (legs b, d), v (legs x, z).  Per
+    parity q: P_q = (S1 S4)[(a,b),(x,z)], Q_q = (S2 S3)[(x,z),(c,d)],
+    T'_q = P_q Q_q.  New legs (u, l, d, r) = (d, c, b, a), bonds (b, a, b, a).
+    ``values``, ``vjp_values`` False: zeros, only the graph (see ``_Plaquette``).
     """
-    halves = [S[p] for S in (S1, S4, S2, S3) for p in _even(3)]
-    products = _Plaquette.apply((a, b, v), *halves)
-    return {**_unfuse(products[0], (a, b), (a, b), 0), **_unfuse(products[1], (a, b), (a, b), 1)}
+    a, b, _ = prev
+    products = _Plaquette.apply(prev, values, vjp_values, *halves)
+    T = {**_unfuse(products[0], (a, b), (a, b), 0), **_unfuse(products[1], (a, b), (a, b), 1)}
+    return {p[::-1]: block.permute(3, 2, 1, 0) for p, block in T.items()}
 
 
-def _step(blocks, bonds, chi: int, eps: float, cutoff: float, rescale: bool):
-    """One TRG step on blocks of T[u,l,d,r] with bonds (v, h, v, h).
+def _advance(plan: _Plan, inputs, factors=None, vjp_values: bool = True):
+    """One step as a plain differentiable function of its inputs.
 
-    With ``rescale`` the singular values of both splits are divided by h, the
-    largest one of the A split, which divides T' by h^2.
+    ``inputs`` are the blocks of T in ``_even(4)`` order (``plan.prev`` None)
+    or the 16 half-tensor blocks of the previous step.  T_n is divided by
+    ``plan.norm`` (its norm on first evaluation) and split both ways; with
+    ``plan.rescale`` the singular values are divided by h, the largest of
+    the A split.  ``factors`` (per split and parity block, the SVD of the
+    detached matrix or None) are computed when not given.  ``vjp_values``
+    False: a backward through the result is only to be differentiated, its
+    values are not needed (see ``_Plaquette``).
 
-    Returns the blocks of T', its bonds, the truncation error of the A split
-    and ln h (0 without rescale).
+    Returns the 16 half-tensor blocks (S1, S4, S2, S3, each in ``_even(3)``
+    order), ln h (None without rescale) and the factors.
     """
-    scale = None if rescale else 1.0
-    S1, S2, a, err, scale = _split(blocks, bonds, (0, 1), (2, 3), chi, eps, cutoff, scale)
-    S3, S4, b, _, _ = _split(blocks, bonds, (1, 2), (3, 0), chi, eps, cutoff, scale)
-    T = _plaquette(S1, S4, S2, S3, a, b, bonds[0])
-    # New legs (u, l, d, r) = (d, c, b, a).
-    new = {p[::-1]: block.permute(3, 2, 1, 0) for p, block in T.items()}
-    log_scale = torch.log(scale) if rescale else 0.0
-    return new, (b, a, b, a), err, log_scale
+    if plan.prev is None:
+        blocks = dict(zip(_even(4), inputs))
+    else:
+        # Given the factors, the SVDs do not read T_n: only its graph is needed.
+        blocks = _contract(inputs, plan.prev, factors is None, vjp_values)
+    if plan.norm is None:
+        plan.norm = math.sqrt(sum(float(x.detach().square().sum()) for x in blocks.values()))
+    if plan.norm != 1.0:
+        blocks = {p: x / plan.norm for p, x in blocks.items()}
+    mats = [[_matrix(blocks, plan.bonds, rows, cols, q) for q in (0, 1)] for rows, cols in _SPLITS]
+    if factors is None:
+        # Spectra first, to choose the kept triplets over both blocks; the
+        # SVDs are then reused by ``svd``, not recomputed.
+        factors = [
+            [
+                torch.linalg.svd(M.detach(), full_matrices=False) if min(M.shape) else None
+                for M in pair
+            ]
+            for pair in mats
+        ]
+    if plan.kept is None:
+        _choose(plan, factors)
+    scale = None if plan.rescale else 1.0
+    halves = []
+    for (rows, cols), pair, f, kept in zip(_SPLITS, mats, factors, plan.kept):
+        left, right, scale = _factor(
+            pair, f, kept, plan.bonds, rows, cols, plan.eps, plan.top, scale
+        )
+        halves.append((left, right))
+    (S1, S2), (S3, S4) = halves
+    flat = [S[p] for S in (S1, S4, S2, S3) for p in _even(3)]
+    return flat, torch.log(scale) if plan.rescale else None, factors
+
+
+def _pack(plan: _Plan, factors) -> list:
+    """The factors of the kept blocks as a flat list (empty tensors elsewhere)."""
+    empty = torch.empty(0)
+    return [
+        x
+        for pair, kept in zip(factors, plan.kept)
+        for f, k in zip(pair, kept)
+        for x in (f if k else (empty,) * 3)
+    ]
+
+
+def _unpack(plan: _Plan, packed):
+    """Inverse of ``_pack``; None when nothing was stored (checkpointing)."""
+    if not packed:
+        return None
+    it = iter(packed)
+    triples = [[tuple(next(it) for _ in range(3)) for _ in kept] for kept in plan.kept]
+    return [
+        [f if k else None for f, k in zip(pair, kept)] for pair, kept in zip(triples, plan.kept)
+    ]
+
+
+def _grad(outputs, inputs, cotangents, create_graph: bool = False):
+    """``torch.autograd.grad`` over the pairs that take part; None for the
+    inputs that do not require grad or that no output depends on."""
+    pairs = [(y, g) for y, g in zip(outputs, cotangents) if y.requires_grad and g is not None]
+    wrt = [x for x in inputs if x.requires_grad]
+    grads = iter(
+        torch.autograd.grad(
+            [y for y, _ in pairs],
+            wrt,
+            [g for _, g in pairs],
+            allow_unused=True,
+            create_graph=create_graph,
+        )
+        if pairs and wrt
+        else [None] * len(wrt)
+    )
+    return [next(grads) if x.requires_grad else None for x in inputs]
+
+
+def _step_vjp(plan: _Plan, inputs, cotangents, packed, create_graph: bool):
+    """Cotangents of a step's inputs: its graph is recomputed from ``inputs``
+    and the stored SVD factors (new SVDs only when none are stored), then
+    differentiated.  With ``create_graph`` the result is differentiable in
+    ``inputs`` and ``cotangents`` (which must then require grad)."""
+    with torch.enable_grad():
+        if not create_graph:
+            inputs = [x.detach().requires_grad_() for x in inputs]
+        # With create_graph the result is only differentiated (_AdvanceVJP).
+        flat, log_h, _ = _advance(plan, inputs, _unpack(plan, packed), not create_graph)
+        grads = _grad([*flat, log_h], inputs, cotangents, create_graph)
+    return [torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs)]
+
+
+class _Advance(torch.autograd.Function):
+    """One step as one autograd node: inputs -> (16 half-tensor blocks, ln h).
+
+    Saves its inputs (chi^3) and, unless checkpointing, the SVD factors the
+    step used -- nothing of the step's intermediates.  Its backward is a node
+    of its own, _AdvanceVJP, that recomputes the step's graph from these
+    (without new SVDs) when evaluated and again when differentiated.  So a
+    first backward with ``create_graph`` keeps only chi^3 cotangents per
+    step, and the second backward differentiates one step at a time, turning
+    the second-order SVD terms into cotangents of the chi^3 inputs at once
+    (autograd would hold chi^4 cotangents of every step's SVD factors until
+    the backward reached that step).
+    """
+
+    @staticmethod
+    def forward(ctx, plan, store, *inputs):
+        flat, log_h, factors = _advance(plan, inputs)
+        ctx.plan, ctx.n = plan, len(inputs)
+        ctx.save_for_backward(*inputs, *(_pack(plan, factors) if store else ()))
+        # Fresh tensors: the blocks are views of the split matrices.
+        return (*(x.clone() for x in flat), log_h)
+
+    @staticmethod
+    def backward(ctx, *cotangents):
+        saved = ctx.saved_tensors
+        inputs, packed = saved[: ctx.n], saved[ctx.n :]
+        return None, None, *_AdvanceVJP.apply(ctx.plan, ctx.n, *inputs, *cotangents, *packed)
+
+
+class _AdvanceVJP(torch.autograd.Function):
+    """(inputs, output cotangents, factors) -> input cotangents of a step.
+
+    Stores what it was given (chi^3 tensors and references to the factors)
+    and recomputes the step when differentiated: the second derivative of a
+    step, one step at a time.  The factors are constants here: the graph of
+    the recomputed step differentiates through them (``difftn.linalg.svd``).
+    """
+
+    @staticmethod
+    def forward(ctx, plan, n, *args):
+        ctx.plan, ctx.n = plan, n
+        ctx.save_for_backward(*args)
+        inputs, cotangents, packed = args[:n], args[n : n + _OUTPUTS], args[n + _OUTPUTS :]
+        return tuple(_step_vjp(plan, inputs, cotangents, packed, create_graph=False))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        higher = torch.is_grad_enabled()
+        saved = ctx.saved_tensors
+        n, packed = ctx.n, saved[ctx.n + _OUTPUTS :]
+        args = _fresh(saved[: n + _OUTPUTS], higher)
+        with torch.enable_grad():
+            vjp = _step_vjp(ctx.plan, args[:n], args[n:], packed, create_graph=True)
+            out = _grad(vjp, args, grads, create_graph=higher)
+        return None, None, *out, *(None,) * len(packed)
 
 
 def trg_step(T: torch.Tensor, chi: int, eps: float = DEFAULT_EPS, cutoff: float = 0.0):
@@ -422,8 +658,9 @@ def trg_step(T: torch.Tensor, chi: int, eps: float = DEFAULT_EPS, cutoff: float 
     Returns the new tensor and the truncation error of the A split.
     """
     blocks, bond = _blocks(T, torch.zeros(T.shape[0], dtype=torch.long, device=T.device))
-    new, _, err, _ = _step(blocks, (bond,) * 4, chi, eps, cutoff, rescale=False)
-    return new[(0, 0, 0, 0)].contiguous(), err
+    plan = _Plan((bond,) * 4, None, chi, eps, cutoff, rescale=False, norm=1.0)
+    halves, _, _ = _advance(plan, [blocks[p] for p in _even(4)])
+    return _contract(halves, plan.new)[(0, 0, 0, 0)].contiguous(), plan.discarded
 
 
 # --------------------------------------------------------------------------
@@ -484,24 +721,25 @@ def trg_lnz(T: torch.Tensor, options: TRGOptions = TRGOptions(), parity=None):
     if T.is_complex():
         raise TypeError("TRG supports real tensors only")
     blocks, bond = _blocks(T, _parity(T, options.symmetry, parity))
-    bonds = (bond,) * 4
+    state, bonds, prev = [blocks[p] for p in _even(4)], (bond,) * 4, None
+    graph = torch.is_grad_enabled() and T.requires_grad
     lnz = T.new_zeros(())
     dims, errs = [], []
     for n in range(options.steps):
         # Normalisation in two factors (see the module docstring): a constant
-        # g makes the SVD input of unit norm; the step divides it by h.
-        norm = math.sqrt(sum(float(x.detach().square().sum()) for x in blocks.values()))
-        blocks = {p: x / norm for p, x in blocks.items()}
-        args = (blocks, bonds, options.chi, options.eps, options.cutoff, True)
-        if options.checkpoint and T.requires_grad:
-            blocks, bonds, err, log_h = checkpoint(
-                _step, *args, use_reentrant=False, preserve_rng_state=False
-            )
+        # g (the plan's norm) makes the SVD input of unit norm; the step
+        # divides it by h.
+        plan = _Plan(bonds, prev, options.chi, options.eps, options.cutoff, rescale=True)
+        if graph:
+            *state, log_h = _Advance.apply(plan, not options.checkpoint, *state)
         else:
-            blocks, bonds, err, log_h = _step(*args)
-        lnz = lnz + (math.log(norm) + log_h) / 2**n
+            state, log_h, _ = _advance(plan, state)
+        lnz = lnz + (math.log(plan.norm) + log_h) / 2**n
+        prev = plan.new
+        bonds = (prev[1], prev[0], prev[1], prev[0])
         dims.append(sum(bonds[0]))
-        errs.append(err)
+        errs.append(plan.discarded)
+    blocks = _contract(state, prev)
     # Tr T = sum T[u,l,u,l] over the blocks with equal parities on u, d and l, r.
     trace = sum(torch.einsum("abab->", blocks[(p, q, p, q)]) for p in (0, 1) for q in (0, 1))
     lnz = lnz + torch.log(trace) / 2**options.steps

@@ -59,7 +59,8 @@ def svd(A: torch.Tensor, k: int | None = None, eps: float = DEFAULT_EPS, *, fact
     factors : tuple of torch.Tensor, optional
         ``torch.linalg.svd(A.detach(), full_matrices=False)``, if already
         computed (e.g. to choose k from the spectrum); it is reused, not
-        recomputed.
+        recomputed, and not copied: the results and the autograd node hold
+        views of it, so it must not be modified in place afterwards.
 
     Returns
     -------
@@ -75,6 +76,10 @@ def svd(A: torch.Tensor, k: int | None = None, eps: float = DEFAULT_EPS, *, fact
         raise ValueError(f"svd: k must be >= 1, got {k}")
     r = min(A.shape)
     k = r if k is None else min(k, r)
+    if not (torch.is_grad_enabled() and A.requires_grad):
+        # No graph: the leading triplets, without the autograd node's copies.
+        U, S, Vh = torch.linalg.svd(A, full_matrices=False) if factors is None else factors
+        return U[:, :k], S[:k], Vh[:k].mT
     Uk, Sk, Vk, _, _, _ = _SVD.apply(A, eps, k, factors)
     return Uk, Sk, Vk
 
@@ -86,9 +91,14 @@ class _SVD(torch.autograd.Function):
     def forward(ctx, A, eps, k, factors):
         U, S, Vh = torch.linalg.svd(A, full_matrices=False) if factors is None else factors
         V = Vh.mT
-        # Fresh tensors (not views of U or of the caller's factors).
         parts = (U[:, :k], S[:k], V[:, :k], U[:, k:], S[k:], V[:, k:])
-        out = tuple(x.clone(memory_format=torch.contiguous_format) for x in parts)
+        # Views of the caller's factors when given (a recomputation from
+        # stored factors: no copies); fresh tensors otherwise.
+        out = (
+            parts
+            if factors is not None
+            else tuple(x.clone(memory_format=torch.contiguous_format) for x in parts)
+        )
         ctx.eps = eps
         ctx.set_materialize_grads(False)  # unused outputs get None, not zeros
         ctx.save_for_backward(*out)
