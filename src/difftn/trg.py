@@ -111,7 +111,7 @@ class TRGOptions:
     checkpoint : bool
         Store no SVD factors: every backward recomputes the SVDs of each
         step (once in a first backward, twice in a second).  The least
-        memory (chi^3 numbers per step), about 1.6x the time of ln Z with
+        memory (chi^3 numbers per step), 1.6-2.1x the time of ln Z with
         first and second derivatives (benchmarks/bench_ising.py).
     eps : float
         Lorentzian broadening in the SVD backward.
