@@ -20,7 +20,6 @@ from difftn.ipeps import evaluate
 from difftn.models import ising
 from difftn.models.heisenberg import bond_hamiltonian
 from difftn.runtime import resolve_device
-from difftn.studies.heisenberg import random_tensor
 
 RTOL = 1e-10
 
@@ -48,8 +47,15 @@ def test_trg_point_cuda_matches_cpu(cuda):
     assert cpu["specific_heat"] == pytest.approx(float(ising.exact_specific_heat(beta)), rel=0, abs=2e-3)
 
 
+def _seeded_tensor(D, seed):
+    """A[s,u,l,d,r] uniform in [-1, 1] from a CPU generator (as studies.heisenberg.random_tensor,
+    without importing the study module and its xarray/NetCDF dependencies)."""
+    gen = torch.Generator().manual_seed(seed)
+    return 2 * torch.rand(2, D, D, D, D, generator=gen, dtype=torch.float64) - 1
+
+
 def _energy_and_gradient(D, chi, device):
-    A = random_tensor(D, seed=4).to(device).requires_grad_()  # CPU generator, then moved
+    A = _seeded_tensor(D, seed=4).to(device).requires_grad_()  # built on the CPU, then moved
     h = bond_hamiltonian(rotated=True, dtype=torch.float64, device=device)
     options = CTMRGOptions(chi=chi, tol=1e-12, max_iter=2000)  # default grad_mode (fixed_point)
     energy, m, (C, E), info = evaluate(A, h, options)
