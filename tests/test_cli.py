@@ -52,7 +52,7 @@ def test_ising_point_aggregate_figure_info(tmp_path, capsys):
 )  # fmt: skip
 def test_bad_arguments_exit_with_usage_error(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(SystemExit, match="^2$") as exit_info:  # str(SystemExit(2)) is "2"
         main(argv)
     assert exit_info.value.code == 2
     captured = capsys.readouterr()
