@@ -9,94 +9,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 
-TINY = {
-    "threads": 1,
-    "ising": {
-        "chi": [6],
-        "steps": 12,
-        "checkpoint": False,
-        "symmetry": "z2",
-        "decimals": 3,
-        "beta": [{"start": 0.40, "stop": 0.48, "num": 3}],
-        "device": "cpu",
-        "dtype": "float64",
-    },
-    "heisenberg": {
-        "D": [1, 2],
-        "chi": [4, 8],
-        "measure_chi": [0, 10],
-        "init": "chain",
-        "seed": 0,
-        "noise": 0.01,
-        "lbfgs": {"max_iter": 4},
-        "ctmrg": {"tol": 1e-9, "max_iter": 100, "grad_mode": "fixed_point"},
-        "gpu_from_D": 8,
-        "gpu_model": "",
-        "device": "cpu",
-        "dtype": "float64",
-    },
-    "born": {
-        "threads": 1,
-        "seed": 0,
-        "samples": 2000,
-        "figure": {"samples": 16, "images": 2, "completions": 2, "hide": "bottom"},
-        "device": "cpu",
-        "dtype": "float64",
-        "bas": {
-            "max_bond": [2, 8],
-            "rows": 3,
-            "cols": 3,
-            "train": {"sweeps": 6, "learning_rate": 0.2, "cutoff": 1e-7, "steps_per_bond": 1, "max_halvings": 8,
-                      "init_bond": 2},
-        },
-        "digits": {
-            "max_bond": [2],
-            "threshold": 8,
-            "test_fraction": 0.2,
-            "split_seed": 0,
-            "train": {"sweeps": 2, "learning_rate": 0.1, "cutoff": 1e-7, "steps_per_bond": 1, "max_halvings": 8,
-                      "init_bond": 2},
-        },
-    },
-    "spinglass": {
-        "L": [3],
-        "chi": [1, 2],
-        "seeds": [0],
-        "coupling_std": 1.0,
-        "field_std": 0.2,
-        "cutoff": 1e-12,
-        "exact_max_L": 16,
-        "threads": 1,
-        "device": "cpu",
-        "dtype": "float64",
-    },
-    "inverse_ising": {
-        "L": 3,
-        "seed": 0,
-        "coupling_std": 0.5,
-        "method": "mps",
-        "chi": 2,
-        "N": [500, 50000],
-        "repeats": 2,
-        "sample_seed": 0,
-        "tolerance_grad": 1e-11,
-        "max_iter": 200,
-        "threads": 1,
-        "device": "cpu",
-        "dtype": "float64",
-    },
-    "design": {
-        "sites": 3,
-        "seed": 0,
-        "low": 0.5,
-        "high": 1.5,
-        "max_iter": 100,
-        "tolerance_grad": 1e-10,
-        "threads": 1,
-        "device": "cpu",
-        "dtype": "float64",
-    },
-}
+# The tiny study (every rule at toy sizes) is a config file that `snakemake
+# --configfile` runs by hand too; tests that need a variant copy and change it.
+TINY_CONFIG = REPO / ".test/config/config.yaml"
+TINY = yaml.safe_load(TINY_CONFIG.read_text())
 
 
 def snakemake(workdir, *args, config=None, env=None, timeout=600):
