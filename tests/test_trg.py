@@ -135,28 +135,31 @@ def run_lnz(T, **options):
 
 
 @pytest.mark.parametrize(
-    "bad",
+    "bad, match",
     [
-        dict(chi=0),
-        dict(chi=-3),
-        dict(chi=2.5),
-        dict(steps=0),
-        dict(steps=-1),
-        dict(eps=0.0),
-        dict(eps=-1e-12),
+        (dict(chi=0), "chi must be an integer >= 1"),
+        (dict(chi=-3), "chi must be an integer >= 1"),
+        (dict(chi=2.5), "chi must be an integer >= 1"),
+        (dict(steps=0), "steps must be an integer >= 1"),
+        (dict(steps=-1), "steps must be an integer >= 1"),
+        (dict(eps=0.0), "eps must be > 0"),
+        (dict(eps=-1e-12), "eps must be > 0"),
+        (dict(cutoff=1.0), "cutoff must be in"),
+        (dict(cutoff=-1e-12), "cutoff must be in"),
+        (dict(symmetry="u1"), "symmetry must be one of"),
     ],
 )
-def test_options_are_validated(bad):
-    with pytest.raises(ValueError):
+def test_options_are_validated(bad, match):
+    with pytest.raises(ValueError, match=match):
         TRGOptions(**bad)
 
 
 def test_bad_tensors_are_rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"4-leg tensor with equal legs, got \(2, 2, 2\)"):
         trg_lnz(torch.ones(2, 2, 2, dtype=DT), TRGOptions(chi=2, steps=1))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"4-leg tensor with equal legs, got \(2, 2, 2, 3\)"):
         trg_lnz(torch.ones(2, 2, 2, 3, dtype=DT), TRGOptions(chi=2, steps=1))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="real tensors only"):
         trg_lnz(torch.ones(2, 2, 2, 2, dtype=torch.complex128), TRGOptions(chi=2, steps=1))
 
 
@@ -174,6 +177,48 @@ def test_step_shapes_and_info():
     assert len(info.truncation_error) == steps
     assert info.truncation_error[0] < 1e-25
     assert all(0 <= e < 1 for e in info.truncation_error)
+
+
+def svd_with_null_values_as(null):
+    """torch.linalg.svd, but singular values below 1e-14 of the largest are
+    set to ``null`` times the largest: 0.0 as LAPACK gives them on one CPU
+    (seen on an AMD EPYC), 1e-17 as on another.  (The splits of the test
+    below, Ising at beta_c, chi = 8, have their kept values >= 1.3e-2 and
+    their null values <= 3e-16 of the largest, measured.)"""
+    real = torch.linalg.svd
+
+    def fake(A, *args, **kwargs):
+        U, S, Vh = real(A, *args, **kwargs)
+        if S.numel():
+            S = torch.where(S < 1e-14 * S.max(), null * S.max(), S)
+        return U, S, Vh
+
+    return fake
+
+
+@pytest.mark.parametrize("symmetry", ["none", "z2"])
+def test_bond_dimensions_do_not_depend_on_how_null_values_are_rounded(monkeypatch, symmetry):
+    # Regression: cutoff = 0 used to keep only values > 0, so exact zeros were
+    # dropped and ~1e-17 kept; trg_step(T, chi=16) of the Ising tensor at
+    # beta_c returned 2x2x2x2 on an AMD EPYC and 4x4x4x4 elsewhere.
+    T = ising_tensor(torch.tensor(BETA_C, dtype=DT))
+    parity = [0, 1] if symmetry == "z2" else None
+    results = {}
+    for null in (0.0, 1e-17):
+        monkeypatch.setattr(torch.linalg, "svd", svd_with_null_values_as(null))
+        T1, _ = trg_step(T / torch.linalg.vector_norm(T), chi=16)
+        assert T1.shape == (4, 4, 4, 4), null
+        kept = trg_lnz(T, TRGOptions(chi=8, steps=6, cutoff=0.0, symmetry=symmetry), parity)
+        dropped = trg_lnz(T, TRGOptions(chi=8, steps=6, symmetry=symmetry), parity)
+        assert kept[1].bond_dims == [4, 8, 8, 8, 8, 8], null
+        assert dropped[1].bond_dims == [2, 4, 4, 8, 8, 8], null
+        results[null] = float(kept[0]), float(dropped[0])
+    monkeypatch.undo()
+    # The null values change ln Z only by their own size: 0 and 1e-17 gave
+    # bit-identical ln Z (measured), with cutoff 0 and with the default.
+    assert results[0.0] == pytest.approx(results[1e-17], abs=1e-15, rel=0)
+    # Kept or dropped, the same ln Z: measured 2.2e-16 (dense), 0 (z2).
+    assert results[0.0][0] == pytest.approx(results[0.0][1], abs=2e-15, rel=0)
 
 
 # --------------------------------------------------------------------------
