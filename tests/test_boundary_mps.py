@@ -104,6 +104,46 @@ def test_compress_is_exact_at_full_rank_and_shrinks_redundant_bonds():
     torch.testing.assert_close(math.exp(log_norm) * mps_vector(out), mps_vector(mps), rtol=1e-12, atol=1e-12)
 
 
+def doubled_mps():
+    """A 5-site MPS (p = 2, D = 3) with every inner bond doubled by a copy:
+    the same state, bonds 6 of rank <= 3, so exactly null singular values."""
+    mps = random_mps(5, 2, 3, seed=1)
+    doubled = []
+    for j, M in enumerate(mps):
+        left = torch.cat([M, M], 0) if j > 0 else M
+        doubled.append(torch.cat([left, left], 2) if j < 4 else left)
+    return mps, [M / (2 if 0 < j else 1) for j, M in enumerate(doubled)]
+
+
+@pytest.mark.parametrize("cutoff, bonds", [(0.0, [2, 4, 4, 2, 1]), (1e-12, [2, 3, 3, 2, 1])])
+def test_compress_bonds_do_not_depend_on_how_null_values_are_rounded(monkeypatch, cutoff, bonds):
+    # Regression: cutoff = 0 kept only values > 0, so null singular values
+    # kept as ~1e-17 on one CPU were dropped as exact zeros on another (this
+    # AMD EPYC returns some of this MPS's null values as 0.0).  Emulate both:
+    # values below 1e-14 of the largest (measured: null ones <= 1e-16, kept
+    # ones >= 5.7e-3) are set to exactly 0 or to 1e-17.
+    mps, doubled = doubled_mps()
+    real = torch.linalg.svd
+
+    def svd_with_null_values_as(null):
+        def fake(A, *args, **kwargs):
+            U, S, Vh = real(A, *args, **kwargs)
+            return U, torch.where(S < 1e-14 * S.max(), null * S.max(), S), Vh
+
+        return fake
+
+    for null in (0.0, 1e-17):
+        monkeypatch.setattr(torch.linalg, "svd", svd_with_null_values_as(null))
+        out, log_norm, discarded = compress(doubled, BoundaryMPSOptions(chi=10, cutoff=cutoff))
+        monkeypatch.undo()
+        assert [M.shape[2] for M in out] == bonds, null
+        assert discarded < 1e-24
+        # The same state either way: measured 5.2e-14 (cutoff 0) and 2.6e-14
+        # on entries up to ~10.
+        error = float((math.exp(log_norm) * mps_vector(out) - mps_vector(mps)).abs().max())
+        assert error < 5e-13, null
+
+
 def test_compress_truncates_optimally_at_one_bond():
     # Two sites: the state is a p x p matrix; chi = 1 keeps its best rank-1
     # approximation (Eckart-Young), with discarded weight sum_{k>1} s_k^2 / sum s_k^2.

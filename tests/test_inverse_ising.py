@@ -19,18 +19,25 @@ from difftn.studies import inverse_ising as study
 DT = torch.float64
 
 
-@pytest.mark.parametrize("method, coupling_std", [("mps", 0.5), ("mps", 1.0), ("transfer", 1.0)])
-def test_4x4_couplings_recovered_from_exact_moments(method, coupling_std):
+# (method, coupling_std, tolerance): the target is max |K error| < 1e-5;
+# measured 2.6e-8, 3.2e-7 and 2.0e-7 (L-BFGS stops when ln Z stops changing
+# in float64), tolerances ~10x those.
+@pytest.mark.parametrize(
+    "method, coupling_std, tol", [("mps", 0.5, 3e-7), ("mps", 1.0, 3e-6), ("transfer", 1.0, 2e-6)]
+)
+def test_4x4_couplings_recovered_from_exact_moments(method, coupling_std, tol):
     true = sg.random_spin_glass(4, seed=0, coupling_std=coupling_std)
     moments = sg.enumerate_moments(true)
     fitted, info = inv.fit_couplings(moments["correlations"], (4, 4), method=method,
                                      options=BoundaryMPSOptions(chi=4))  # fmt: skip
     rms, worst = inv.recovery_error(fitted, true)
-    assert worst < 1e-5  # the target; measured 2.6e-8 (std 0.5) and 2.3e-7 (std 1.0)
-    assert info.grad_max < 1e-6 and info.saturated == 0
-    # The fitted model reproduces the data it was given.
+    assert worst < tol
+    # Final max |gradient| = moment mismatch: measured 1.2e-8, 2.7e-8, 1.7e-8.
+    assert info.grad_max < 3e-7 and info.saturated == 0
+    # The fitted model reproduces the data it was given (the same numbers,
+    # now by enumeration).
     refit = sg.enumerate_moments(fitted)["correlations"]
-    assert float((refit - moments["correlations"]).abs().max()) < 1e-6
+    assert float((refit - moments["correlations"]).abs().max()) < 3e-7
 
 
 def test_fields_and_couplings_recovered_together():
@@ -38,8 +45,9 @@ def test_fields_and_couplings_recovered_together():
     moments = sg.enumerate_moments(true)
     fitted, _ = inv.fit_couplings(moments["correlations"], (3, 3), magnetization=moments["magnetization"],
                                   options=BoundaryMPSOptions(chi=8))  # fmt: skip
-    assert inv.recovery_error(fitted, true)[1] < 1e-5
-    assert float((fitted.h - true.h).abs().max()) < 1e-5
+    # Measured 4.0e-8 (couplings) and 4.7e-8 (fields).
+    assert inv.recovery_error(fitted, true)[1] < 4e-7
+    assert float((fitted.h - true.h).abs().max()) < 5e-7
 
 
 def test_ridge_fit_satisfies_its_stationarity_condition():
@@ -49,7 +57,7 @@ def test_ridge_fit_satisfies_its_stationarity_condition():
     l2 = 0.3
     fitted, _ = inv.fit_couplings(c, (3, 3), method="transfer", l2=l2)
     residual = sg.enumerate_moments(fitted)["correlations"] - c + l2 * fitted.couplings
-    assert float(residual.abs().max()) < 1e-7
+    assert float(residual.abs().max()) < 7e-8  # measured 7.3e-9
     assert float(fitted.couplings.norm()) < float(true.couplings.norm())  # shrunk toward 0
 
 
@@ -57,7 +65,7 @@ def test_fisher_information_is_the_covariance_of_the_bond_statistics():
     true = sg.random_spin_glass(4, seed=3, coupling_std=0.7)
     fisher = inv.fisher_information(true, "mps", BoundaryMPSOptions(chi=4))
     cov = sg.enumerate_moments(true)["covariance"]
-    assert float((fisher - cov).abs().max()) < 1e-10
+    assert float((fisher - cov).abs().max()) < 2e-13  # chi = 4 is exact for L = 4; measured 2.1e-14
 
 
 def test_cramer_rao_of_a_chain_is_cosh_k():
@@ -65,9 +73,10 @@ def test_cramer_rao_of_a_chain_is_cosh_k():
     K = torch.tensor([[0.4, -1.1, 0.7]], dtype=DT)
     model = sg.SpinGlass(K, torch.zeros(0, 4, dtype=DT), torch.zeros(1, 4, dtype=DT))
     fisher = inv.fisher_information(model, "mps")
-    torch.testing.assert_close(fisher, torch.diag(1 / torch.cosh(K[0]) ** 2), rtol=0, atol=1e-13)
+    # Measured 1.1e-16 and 0 (rounding).
+    torch.testing.assert_close(fisher, torch.diag(1 / torch.cosh(K[0]) ** 2), rtol=0, atol=1e-15)
     expected = math.sqrt(float((torch.cosh(K) ** 2).mean()))
-    assert inv.cramer_rao_rms(fisher) == pytest.approx(expected, rel=1e-12)
+    assert inv.cramer_rao_rms(fisher) == pytest.approx(expected, rel=1e-14)
 
 
 def test_error_from_samples_follows_cramer_rao():
@@ -124,7 +133,8 @@ def test_bad_fit_inputs_are_rejected(kwargs, match):
 def test_study_stages_and_aggregate(tmp_path):
     kw = dict(coupling_std=0.5, method="mps", chi=4)
     exact = study.compute_exact_point(3, 0, **kw)
-    assert float(exact.max_error) < 1e-5 and float(exact.fisher_error) < 1e-10
+    # Measured 8.9e-9 and 1.0e-15.
+    assert float(exact.max_error) < 1e-7 and float(exact.fisher_error) < 1e-14
     write_dataset(exact, tmp_path / "exact.nc")
     paths = [tmp_path / "exact.nc"]
     for N in (200, 20_000):
@@ -136,8 +146,13 @@ def test_study_stages_and_aggregate(tmp_path):
     np.testing.assert_array_equal(again.coupling_fit.values, read_dataset(paths[1]).coupling_fit.values)
     table = study.aggregate(paths)
     assert list(table.N.values) == [200, 20_000]
-    assert float(table.rms_error.sel(N=20_000)) < float(table.rms_error.sel(N=200)) / 4
-    assert -0.8 < table.attrs["slope"] < -0.3
+    # 1/sqrt(N): the error ratio is 10 and the log-log slope -1/2 up to
+    # sampling noise.  2 repeats x 12 bonds pin each rms to ~15%, the slope
+    # over a factor 100 in N to ~0.05 (1 sigma); bounds at 3 sigma.  Measured:
+    # ratio 15.3, slope -0.59 (rms / Cramer-Rao 1.37 at N = 200, 0.90 at 20,000).
+    ratio = float(table.rms_error.sel(N=200)) / float(table.rms_error.sel(N=20_000))
+    assert 5 < ratio < 20
+    assert -0.65 < table.attrs["slope"] < -0.35
     np.testing.assert_allclose(table.cramer_rao.values, float(exact.cramer_rao_rms) / np.sqrt([200, 20_000]))
     other = study.compute_samples_point(200, 3, 1, repeats=1, **kw)
     write_dataset(other, tmp_path / "other.nc")

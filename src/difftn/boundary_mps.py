@@ -132,7 +132,8 @@ def _svd(M: torch.Tensor, chi: int | None, options: BoundaryMPSOptions):
     M = M / g
     factors = torch.linalg.svd(M.detach(), full_matrices=False)
     s = factors[1]
-    k = int((s > options.cutoff * s[0]).sum())
+    # cutoff 0 keeps all: s > 0 would let rounding (0.0 or 1e-17) decide k.
+    k = int((s > options.cutoff * s[0]).sum()) if options.cutoff > 0 else len(s)
     if chi is not None:
         k = min(k, chi)
     k = max(k, 1)

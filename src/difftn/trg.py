@@ -123,7 +123,8 @@ class TRGOptions:
         enter through sqrt(s), whose derivatives ~ s^-1/2 and s^-3/2 turn
         their rounding errors into errors of the second derivative (5e-7
         relative in the Ising specific heat at chi=30, beta=0.4, and
-        meaningless values with Z2 blocks).  0 keeps min(chi, r).
+        meaningless values with Z2 blocks).  0 keeps min(chi, r) triplets of
+        an r-value spectrum, exact zeros included (no value test at all).
     symmetry : str
         ``"none"`` (dense, any real tensor) or ``"z2"`` (block-sparse SVDs
         and contraction for a Z2-symmetric tensor; needs the ``parity`` of
@@ -304,7 +305,11 @@ def _choose(plan: _Plan, factors) -> None:
         spectra = [f[1] if f is not None else ref.new_zeros(0) for f in pair]
         s = torch.cat(spectra).cpu()
         order = torch.argsort(s, descending=True, stable=True)  # ties: even first
-        n = max(1, min(plan.chi, int((s > plan.cutoff * s.max()).sum())))
+        # cutoff 0 keeps min(chi, r) whatever the values: a test s > 0 would
+        # let rounding (a null value computed as 0.0 or as 1e-17, which
+        # differs between CPUs) decide the bond dimension.
+        above = int((s > plan.cutoff * s.max()).sum()) if plan.cutoff > 0 else len(s)
+        n = max(1, min(plan.chi, above))
         k0 = int((order[:n] < len(spectra[0])).sum())
         kept.append((k0, n - k0))
         if i == 0:
@@ -653,8 +658,9 @@ class _AdvanceVJP(torch.autograd.Function):
 def trg_step(T: torch.Tensor, chi: int, eps: float = DEFAULT_EPS, cutoff: float = 0.0):
     """One dense Levin-Nave step: T[u,l,d,r] (dim D) -> T'[u,l,d,r] (dim <= chi).
 
-    Keeps the min(chi, D^2) largest singular triplets of each split, less
-    those at or below ``cutoff`` times the largest (see ``TRGOptions``).
+    Keeps the min(chi, D^2) largest singular triplets of each split, less,
+    for ``cutoff`` > 0, those at or below ``cutoff`` times the largest (see
+    ``TRGOptions``); the default 0 keeps exact zeros too.
     Returns the new tensor and the truncation error of the A split.
     """
     blocks, bond = _blocks(T, torch.zeros(T.shape[0], dtype=torch.long, device=T.device))

@@ -160,6 +160,45 @@ def test_degenerate_eigenvalues_give_correct_finite_gradients():
     check_losses(A0, blocks=[[5], [3, 4], [1, 2], [3, 4, 5]])
 
 
+def test_backward_at_exactly_tied_and_zero_eigenvalues(monkeypatch):
+    """The backward fed eigenvalues that are exactly equal and exactly 0.0.
+
+    LAPACK splits a tie by ~1e-16 or not at all and returns a null eigenvalue
+    as 0.0 or ~1e-17, depending on the CPU.  Here its forward is replaced by
+    the exact construction, so exact ties and zeros reach the backward on
+    every CPU; the gradients must equal those from LAPACK's factors (checked
+    against finite differences above) and, for tr(A^2 + A^3 + exp A), the
+    closed form 2A + 3A^2 + exp(A).
+    """
+    values = torch.tensor([-1.0, 0.0, 0.0, 1.0, 1.0, 2.0], dtype=DT)
+    Q = orthogonal(6, seed=21)
+    A0 = Q @ torch.diag(values) @ Q.mT
+    A0 = 0.5 * (A0 + A0.mT)
+    W = randn(6, 6, seed=30)
+    losses = {"trace functions": lambda L, Q: (L**2 + L**3 + torch.exp(L)).sum()}
+    for cols in ([1, 2], [3, 4], [3, 4, 5]):  # blocks separated by gaps
+        losses[f"projector {cols}"] = lambda L, Q, cols=cols: (W * projector(Q, cols)).sum()
+    grads = {}
+    for source in ("lapack", "exact"):
+        if source == "exact":
+            assert values[1] == values[2] == 0.0 and values[3] == values[4]  # by construction
+            monkeypatch.setattr(torch.linalg, "eigh", lambda A: (values, Q))
+        for label, loss in losses.items():
+            A = A0.clone().requires_grad_()
+            (grads[source, label],) = torch.autograd.grad(loss(*eigh(A)), A)
+        monkeypatch.undo()
+    for label in losses:
+        g = grads["exact", label]
+        assert torch.isfinite(g).all(), label
+        # Rounding only: measured <= 1.4e-15 relative to max |grad|.
+        tol = 1e-14 * float(grads["lapack", label].abs().max())
+        assert torch.allclose(g, grads["lapack", label], atol=tol, rtol=0), label
+    closed = 2 * A0 + 3 * A0 @ A0 + torch.linalg.matrix_exp(A0)
+    # Measured 2.5e-16 relative.
+    g = grads["exact", "trace functions"]
+    assert torch.allclose(g, closed, atol=3e-15 * float(closed.abs().max()), rtol=0)
+
+
 @pytest.mark.parametrize("beta", [0.4, BETA_C])
 def test_ising_matrix_with_degenerate_zero_eigenvalues(beta):
     # T[u,l,d,r] as a symmetric (ul) x (dr) matrix: eigenvalues 0, 0 (Z2),
