@@ -60,6 +60,7 @@ from dataclasses import dataclass
 import torch
 
 from .linalg import svd
+from .linalg.truncation import kept_count
 
 __all__ = ["DEFAULT_EPS", "BoundaryMPSOptions", "BoundaryMPSInfo", "boundary_mps_lnz", "compress"]
 
@@ -132,11 +133,7 @@ def _svd(M: torch.Tensor, chi: int | None, options: BoundaryMPSOptions):
     M = M / g
     factors = torch.linalg.svd(M.detach(), full_matrices=False)
     s = factors[1]
-    # cutoff 0 keeps all: s > 0 would let rounding (0.0 or 1e-17) decide k.
-    k = int((s > options.cutoff * s[0]).sum()) if options.cutoff > 0 else len(s)
-    if chi is not None:
-        k = min(k, chi)
-    k = max(k, 1)
+    k = kept_count(s, options.cutoff, chi)  # no rounding decides k (see linalg.truncation)
     weight = s.square()
     discarded = float(weight[k:].sum() / weight.sum())
     U, S, V = svd(M, k=k, eps=options.eps, factors=factors)

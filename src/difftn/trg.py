@@ -88,6 +88,7 @@ from dataclasses import dataclass
 import torch
 
 from .linalg import DEFAULT_EPS, svd
+from .linalg.truncation import kept_count
 
 __all__ = ["SYMMETRIES", "Z2_TOLERANCE", "TRGOptions", "TRGInfo", "trg_lnz", "trg_step"]
 
@@ -305,11 +306,7 @@ def _choose(plan: _Plan, factors) -> None:
         spectra = [f[1] if f is not None else ref.new_zeros(0) for f in pair]
         s = torch.cat(spectra).cpu()
         order = torch.argsort(s, descending=True, stable=True)  # ties: even first
-        # cutoff 0 keeps min(chi, r) whatever the values: a test s > 0 would
-        # let rounding (a null value computed as 0.0 or as 1e-17, which
-        # differs between CPUs) decide the bond dimension.
-        above = int((s > plan.cutoff * s.max()).sum()) if plan.cutoff > 0 else len(s)
-        n = max(1, min(plan.chi, above))
+        n = kept_count(s, plan.cutoff, plan.chi)  # no rounding decides n (see linalg.truncation)
         k0 = int((order[:n] < len(spectra[0])).sum())
         kept.append((k0, n - k0))
         if i == 0:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..linalg.truncation import kept_count
 from .mps import MPS, _check_data, canonicalize, nll
 
 __all__ = [
@@ -203,8 +204,7 @@ def _split(B: torch.Tensor, max_bond: int, cutoff: float):
     """SVD of B[(a s), (t c)] truncated by cutoff and max_bond; returns U, S (unit norm), Vh, discarded weight."""
     Dl, d, _, Dr = B.shape
     U, S, Vh = torch.linalg.svd(B.reshape(Dl * d, d * Dr), full_matrices=False)
-    keep = int((S > cutoff * S[0]).sum()) if cutoff > 0 else S.numel()
-    keep = max(1, min(keep, max_bond))
+    keep = kept_count(S, cutoff, max_bond)
     total = S.square().sum()
     discarded = float(S[keep:].square().sum() / total)
     S = S[:keep] / S[:keep].norm()
