@@ -196,8 +196,8 @@ def minimize(objective, x0: torch.Tensor, options: LBFGSOptions, *, start_iterat
         start_loss = float(start["loss"])
         # torch takes no step either at a point that already meets tolerance_grad (the "gradient" stop below).
         converged = float(start["grad"].abs().max()) <= options.tolerance_grad
-        failed = not converged and (
-            not moved or loss > start_loss + max(options.tolerance_change, 1e-12 * abs(start_loss)))
+        rise = loss - start_loss  # a rise above rounding fails, not one at the 1e-16 level
+        failed = not converged and (not moved or rise > max(options.tolerance_change, 1e-12 * abs(start_loss)))
         if failed:
             log.warning("iteration %d: %s (loss %.12f -> %.12f); %s", iteration,
                         "line search took no step" if not moved else "line search raised the loss",

@@ -85,11 +85,13 @@ class _Objective:
 
     CTMRG starts from the environment of the previous evaluation, so the energy
     is not strictly a function of A: a warm start from a distant line-search
-    trial can land on another truncated fixed point (seed 3, D = 2, chi = 12:
-    -0.5977249 instead of -0.5979084 at the same A, which a cold start and
-    chi = 13 ... 24 reproduce).  ``use(A)`` makes the environment of an
-    evaluated A (the accepted point, or the start point restored after a failed
-    iteration) the next warm start again, with that evaluation's record.
+    trial can land on another truncated fixed point (seed 3, D = 2, chi = 12,
+    after iteration 1: -0.5977249 instead of -0.5979084 at the same A; a cold
+    start gives the latter, and chi = 13 ... 24 move it by < 1.4e-5).  The
+    line search is still warm-started trial to trial; ``use(A)`` makes the
+    environment of an evaluated A (the accepted point, or the start point
+    restored after a failed iteration) the next warm start again, with that
+    evaluation's record.
     """
 
     #: Evaluations remembered (more than one line search makes).
@@ -219,7 +221,8 @@ def optimize(
         start, seed, init_desc = int(state.attrs["iteration"]), int(state.attrs["seed"]), state.attrs["init"]
         init_digest = state.attrs.get("init_sha256", "none")
         elapsed0 = float(history["elapsed_s"][-1]) if history["elapsed_s"] else 0.0
-        if state.attrs["stop_reason"] in ("gradient", "no change", "line search failed") or start >= lbfgs_options.max_iter:
+        done = state.attrs["stop_reason"] in ("gradient", "no change", "line search failed")
+        if done or start >= lbfgs_options.max_iter:
             log.info("%s is already done (%s, %d iterations)", out, state.attrs["stop_reason"], start)
             return state
         log.info("resuming %s at iteration %d", out, start)
