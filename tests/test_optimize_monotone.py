@@ -53,6 +53,37 @@ def test_no_descent_direction_stops_with_line_search_failed(caplog):
     assert [row["loss"] for row in rows] == [float((x0**2).sum())]
 
 
+def test_raised_loss_at_the_accepted_point_is_not_accepted(caplog):
+    # The Heisenberg mechanism in one dimension: -x with a wall at 1.05, and
+    # an evaluation lands 1 higher ("on another fixed point") right after a
+    # distant evaluation or when repeated.  With 3 evaluations per iteration
+    # the line search tries 1.01 (accepted), 1.1 (beyond the wall), 1.0126
+    # (+1, after the distant trial) and returns 1.01, which is not its last
+    # trial: evaluated again it gives -0.01, a rise from -1 that was accepted
+    # before the fix.
+    memory = {"previous": None, "seen": set()}
+    trials = []
+
+    def objective(x):
+        value, key = float(x.detach()[0]), x.detach().numpy().tobytes()
+        far = memory["previous"] is not None and abs(value - memory["previous"]) > 0.05
+        jump = 1.0 if far or key in memory["seen"] else 0.0
+        memory["previous"] = value
+        memory["seen"].add(key)
+        trials.append(value)
+        return -x[0] + 1e3 * torch.relu(x[0] - 1.05) ** 2 + jump
+
+    x0 = torch.tensor([1.0], dtype=torch.float64)
+    options = LBFGSOptions(max_iter=4, lr=0.01, max_evals_per_iter=3)
+    with caplog.at_level(logging.WARNING, logger="difftn.optimize"):
+        x, stop, rows = _run(objective, x0, options)
+    assert [row["loss"] for row in rows] == [-1.0]  # before the fix: -0.01, then on from 1.01
+    assert "iteration 1: line search raised the loss (loss -1.000000000000 -> -0.010000000000)" in caplog.text
+    assert trials[-1] == trials[1] == pytest.approx(1.01, rel=0, abs=1e-15)  # the accepted point, evaluated again
+    assert stop == "line search failed"  # iteration 1 was already a steepest-descent one
+    assert torch.equal(x, x0)
+
+
 @pytest.fixture
 def poisoned_snapshot():
     """A resume snapshot at x0 whose L-BFGS direction is -1e-20 g: torch takes no step."""
