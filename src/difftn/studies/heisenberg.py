@@ -94,13 +94,10 @@ class _Objective:
     evaluation's record.
     """
 
-    #: Evaluations remembered (more than one line search makes).
-    KEEP = 64
-
-    def __init__(self, h, ctm: CTMRGOptions, env=None):
+    def __init__(self, h, ctm: CTMRGOptions, env=None, keep: int = 64):
         self.h, self.ctm, self.env = h, ctm, env
         self.last = None
-        self._seen = {}
+        self._seen, self._keep = {}, keep  # keep: evaluations remembered, more than one iteration makes
 
     @staticmethod
     def _key(A):
@@ -117,7 +114,7 @@ class _Objective:
         key = self._key(A)
         self._seen.pop(key, None)
         self._seen[key] = (env, self.last)
-        while len(self._seen) > self.KEEP:
+        while len(self._seen) > self._keep:
             self._seen.pop(next(iter(self._seen)))
         return energy
 
@@ -238,8 +235,9 @@ def optimize(
         A0 = random_tensor(D, seed, dt, dev)
         init_desc, init_digest = f"random uniform [-1, 1], seed {seed}", "none"
 
-    objective = _Objective(h, ctm_options, env)
-    if snapshot is not None:  # the loaded point is not evaluated again: its environment is the saved one
+    # An iteration evaluates at most max_evals_per_iter points after its start point.
+    objective = _Objective(h, ctm_options, env, keep=lbfgs_options.max_evals_per_iter + 2)
+    if snapshot is not None and history["energy"]:  # the loaded point is not evaluated again: its env is the saved one
         objective.remember(A0, env, {key: history[key][-1] for key in ("magnetization", "ctm_iterations",
                                                                          "ctm_converged")})  # fmt: skip
     attrs = {"title": "Heisenberg iPEPS optimization state", "D": D, "chi": chi, "seed": seed, "init": init_desc,
