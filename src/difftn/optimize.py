@@ -10,6 +10,18 @@ later: a resumed run repeats the uninterrupted one operation by operation.
 The objective is evaluated through a cache keyed on the parameters, so the
 evaluation at the accepted point of the line search is reused by the next
 iteration instead of recomputed.
+
+An iteration never raises the loss.  torch's strong-Wolfe search returns its
+lowest trial point, which is the start point (step 0) when no trial lies
+below it; and an objective that is not a pure function of the parameters
+(e.g. one warm-started from its previous evaluation) can give a different
+value when the accepted point is evaluated again.  So every iteration is
+checked: if it made no step, or its loss lies above the start loss by more
+than ``max(tolerance_change, 1e-12 |loss|)`` (above rounding), the start
+point and its evaluation are restored and the curvature history is dropped,
+so that the next iteration is a steepest-descent restart.  If a
+steepest-descent iteration fails in the same way, ``minimize`` stops with
+``"line search failed"``.
 """
 
 import logging
@@ -131,7 +143,16 @@ def minimize(objective, x0: torch.Tensor, options: LBFGSOptions, *, start_iterat
     x : torch.Tensor
         Final parameters (detached).
     stop_reason : str
-        ``"gradient"``, ``"no change"`` or ``"max_iter"``.
+        ``"gradient"``, ``"no change"``, ``"max_iter"`` or ``"line search failed"``
+        (a steepest-descent iteration found no point below its start; ``x`` is
+        then that start point).
+
+    Notes
+    -----
+    A failed iteration (no step, or a loss rise above rounding; see the module
+    docstring) still counts as an iteration and is reported to ``callback``
+    with the restored start point, its loss and gradient, and the reset
+    optimizer state (the snapshot holds no curvature history).
     """
     x = x0.detach().clone().requires_grad_()
     opt = torch.optim.LBFGS(
@@ -164,15 +185,42 @@ def minimize(objective, x0: torch.Tensor, options: LBFGSOptions, *, start_iterat
     previous = math.inf if snapshot is None else float(snapshot["cache_loss"])
     bar = tqdm(total=options.max_iter, initial=start_iteration, disable=not progress, desc="L-BFGS", unit="it")
     stop = "max_iter"
+    state = opt.state[opt._params[0]]
     for iteration in range(start_iteration + 1, options.max_iter + 1):
+        start = {key: value.clone() for key, value in cache.items()}  # evaluation at the current point
+        steepest = "d" not in state  # no curvature history: torch takes a steepest-descent step
         opt.step(closure)
-        loss = float(closure().detach())  # cached unless the line search ended elsewhere
+        moved = not torch.equal(x.detach(), start["x"])
+        # Cached unless the line search ended elsewhere; not re-evaluated when no step was taken.
+        loss = float(closure().detach()) if moved else float(start["loss"])
+        start_loss = float(start["loss"])
+        # torch takes no step either at a point that already meets tolerance_grad (the "gradient" stop below).
+        converged = float(start["grad"].abs().max()) <= options.tolerance_grad
+        rise = loss - start_loss  # a rise above rounding fails, not one at the 1e-16 level
+        failed = not converged and (not moved or rise > max(options.tolerance_change, 1e-12 * abs(start_loss)))
+        if failed:
+            log.warning("iteration %d: %s (loss %.12f -> %.12f); %s", iteration,
+                        "line search took no step" if not moved else "line search raised the loss",
+                        start_loss, loss, "stopping" if steepest else
+                        "restored the start point, dropped the curvature history (steepest-descent restart)")  # fmt: skip
+            with torch.no_grad():
+                x.copy_(start["x"])
+            x.grad = start["grad"].clone()
+            cache.clear()
+            cache.update(start)
+            state.clear()
+            loss = start_loss
         grad_max = float(x.grad.abs().max())
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.10f}", grad=f"{grad_max:.1e}")
         log.info("iteration %d: loss %.12f, max|grad| %.3e", iteration, loss, grad_max)
         if callback is not None:
             callback(iteration, x.detach(), loss, grad_max, _snapshot(opt, cache))
+        if failed:
+            if steepest:
+                stop = "line search failed"
+                break
+            continue
         if grad_max <= options.tolerance_grad:
             stop = "gradient"
             break

@@ -81,11 +81,27 @@ def pad_env(env, D_old: int, D: int):
 
 
 class _Objective:
-    """Energy per site of A with a warm-started environment; remembers the last evaluation."""
+    """Energy per site of A with a warm-started environment; remembers its recent evaluations.
 
-    def __init__(self, h, ctm: CTMRGOptions, env=None):
+    CTMRG starts from the environment of the previous evaluation, so the energy
+    is not strictly a function of A: a warm start from a distant line-search
+    trial can land on another truncated fixed point (seed 3, D = 2, chi = 12,
+    after iteration 1: -0.5977249 instead of -0.5979084 at the same A; a cold
+    start gives the latter, and chi = 13 ... 24 move it by < 1.4e-5).  The
+    line search is still warm-started trial to trial; ``use(A)`` makes the
+    environment of an evaluated A (the accepted point, or the start point
+    restored after a failed iteration) the next warm start again, with that
+    evaluation's record.
+    """
+
+    def __init__(self, h, ctm: CTMRGOptions, env=None, keep: int = 64):
         self.h, self.ctm, self.env = h, ctm, env
         self.last = None
+        self._seen, self._keep = {}, keep  # keep: evaluations remembered, more than one iteration makes
+
+    @staticmethod
+    def _key(A):
+        return A.detach().cpu().numpy().tobytes()
 
     def __call__(self, A):
         energy, mag, env, info = evaluate(A, self.h, self.ctm, env=self.env)
@@ -95,7 +111,20 @@ class _Objective:
         self.env = env
         self.last = {"magnetization": float(mag), "ctm_iterations": info.iterations,
                      "ctm_converged": int(info.converged)}  # fmt: skip
+        key = self._key(A)
+        self._seen.pop(key, None)
+        self._seen[key] = (env, self.last)
+        while len(self._seen) > self._keep:
+            self._seen.pop(next(iter(self._seen)))
         return energy
+
+    def remember(self, A, env, last):
+        """Record an evaluation made earlier (the state loaded on resume)."""
+        self._seen[self._key(A)] = (env, last)
+
+    def use(self, A):
+        """Warm start from A's own environment and make its record ``last``."""
+        self.env, self.last = self._seen[self._key(A)]
 
 
 def load_state(path) -> xr.Dataset:
@@ -189,7 +218,8 @@ def optimize(
         start, seed, init_desc = int(state.attrs["iteration"]), int(state.attrs["seed"]), state.attrs["init"]
         init_digest = state.attrs.get("init_sha256", "none")
         elapsed0 = float(history["elapsed_s"][-1]) if history["elapsed_s"] else 0.0
-        if state.attrs["stop_reason"] in ("gradient", "no change") or start >= lbfgs_options.max_iter:
+        done = state.attrs["stop_reason"] in ("gradient", "no change", "line search failed")
+        if done or start >= lbfgs_options.max_iter:
             log.info("%s is already done (%s, %d iterations)", out, state.attrs["stop_reason"], start)
             return state
         log.info("resuming %s at iteration %d", out, start)
@@ -205,7 +235,11 @@ def optimize(
         A0 = random_tensor(D, seed, dt, dev)
         init_desc, init_digest = f"random uniform [-1, 1], seed {seed}", "none"
 
-    objective = _Objective(h, ctm_options, env)
+    # An iteration evaluates at most max_evals_per_iter points after its start point.
+    objective = _Objective(h, ctm_options, env, keep=lbfgs_options.max_evals_per_iter + 2)
+    if snapshot is not None and history["energy"]:  # the loaded point is not evaluated again: its env is the saved one
+        objective.remember(A0, env, {key: history[key][-1] for key in ("magnetization", "ctm_iterations",
+                                                                         "ctm_converged")})  # fmt: skip
     attrs = {"title": "Heisenberg iPEPS optimization state", "D": D, "chi": chi, "seed": seed, "init": init_desc,
              "init_sha256": init_digest,
              "line_search": LINE_SEARCH, "ctmrg_options": json.dumps(asdict(ctm_options)),
@@ -213,6 +247,8 @@ def optimize(
     clock = time.perf_counter()
 
     def save(iteration, A, energy, grad_max, snap, stop_reason="running"):
+        # A is the last evaluated point, except after a failed iteration (the restored start point).
+        objective.use(A)
         history["energy"].append(energy)
         history["grad_max"].append(grad_max)
         for key in ("magnetization", "ctm_iterations", "ctm_converged"):
