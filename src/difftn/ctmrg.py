@@ -21,18 +21,38 @@ One step (``ctmrg_step``) absorbs one row and column into the corner,
 
 diagonalizes the symmetric C' with ``difftn.linalg.eigh``, keeps the chi
 eigenvectors P of largest |eigenvalue|, and sets C <- P^T C' P (diagonal),
-E <- P^T (E T) P, each divided by its norm.  The sign of every eigenvector is
-fixed against the previous edge (``_sign_vector``) so that the converged
-environment is an element-wise fixed point of the step, which the
-fixed-point backward (``difftn.fixedpoint``) needs.
+E <- P^T (E T) P, each divided by its norm.  In the forward iterations the
+sign of every eigenvector is fixed against the previous edge
+(``_sign_vector``).
+
+Convergence is judged on gauge-free quantities: by default the half-row
+density matrix ``row_density`` and the sorted corner spectrum
+(``default_observable``), or whatever ``observable`` the caller passes (e.g.
+the bond density matrix its loss uses); never on a basis-ordered spectrum.
+
+Fixed-point gradients need x* = (C*, E*) to be a fixed point element by
+element, which a sign fix cannot give when the corner spectrum has
+(near-)degenerate multiplets (e.g. the Z2-broken phase of Ising, where the
+eigenvectors inside each pair rotate freely from step to step).  After
+convergence, ``_match_gauge`` finds the orthogonal U (block diagonal over
+multiplets, no threshold-sensitive decision) with U^T step(x*) U closest to
+x*; the projector P* = P U then serves as a constant reference, and the step
+of the backward, ``ctmrg_step(..., ref=P*)``, rotates its kept eigenvectors
+to the basis of their span nearest to P* (``_align``: a polar factor, which
+depends only on the span, so degeneracies inside the kept set do not matter).
 
 Gradient modes of ``ctmrg`` (``grad_mode``):
 
 ``"unrolled"``      autograd records every iteration (memory grows with them);
 ``"checkpoint"``    every iteration recomputed in the backward (one step's memory);
 ``"fixed_point"``   forward without a graph, backward by the implicit function
-                    theorem at the fixed point (Eq. 7 of the paper), memory
-                    independent of the number of iterations.
+                    theorem at the fixed point (Eq. 7 of the paper): the
+                    adjoint equation solved by GMRES (``difftn.fixedpoint``);
+                    memory independent of the number of iterations.  Without
+                    an element-wise fixed point (|step(x*) - x*| above
+                    ``fp_mismatch``, or no convergence) the run falls back to
+                    ``"checkpoint"`` over as many steps and logs a warning;
+                    an unconverged adjoint raises ``FixedPointError``.
 """
 
 import logging
@@ -360,12 +380,13 @@ def _match_gauge(C1, E1, C, E, cluster: float = 1e-6):
     eigenvalues closer than ``cluster`` (relative to the largest): +-1 for an
     isolated eigenvalue, an orthogonal block inside a (near-)degenerate
     multiplet.  W is the null vector of the linear conditions
-    E1'_m W - W E'_m = 0 and (l1_i - l_j) W_ij = 0, found by SVD, then made
+    E1'_m W - W E'_m = 0 and (l1_i - l_j) W_ij = 0 (lowest eigenvector of their
+    normal matrix), then made
     orthogonal block by block (polar).  The eigenvalue conditions make the
     result insensitive to ``cluster``: a group that is too wide only adds
     unknowns that those conditions pin to zero.  Where the null space is
     larger than one (symmetric, e.g. Z2-broken, environments), the
-    combinations of the two lowest singular vectors are tried and the
+    combinations of the two lowest eigenvectors are tried and the
     best-matching U kept.  Returns None if the spectra of C1 and C differ.
     """
     l1, V1 = torch.linalg.eigh(C1)
@@ -383,14 +404,20 @@ def _match_gauge(C1, E1, C, E, cluster: float = 1e-6):
             start = i
     ks = torch.tensor([k for g in groups for k in g for _ in g], device=C.device)
     ls = torch.tensor([l for g in groups for _ in g for l in g], device=C.device)
-    eye = torch.eye(chi, dtype=C.dtype, device=C.device)
-    # column u: E1'_m[:, k_u] e_{l_u}^T - e_{k_u} E'_m[l_u, :]   (flattened over m, i, j)
-    cols = A1[:, :, ks][:, :, None, :] * eye[:, ls][None, None, :, :] \
-        - eye[:, ks][None, :, None, :] * A0[:, ls, :].permute(0, 2, 1)[:, None, :, :]
-    cols = cols.reshape(d * chi * chi, -1)
+    # Normal matrix N = A^T A of the linear conditions on the unknowns
+    # W[k_u, l_u] (columns of A: E1'_m[:, k_u] e_{l_u}^T - e_{k_u} E'_m[l_u, :]
+    # over m, i, j, and the eigenvalue rows), assembled without forming A
+    # (whose d chi^2 rows would not fit in memory at large chi).
+    G1 = torch.einsum("mik,mil->kl", A1, A1)
+    G0 = torch.einsum("mkj,mlj->kl", A0, A0)
+    same_l = (ls[:, None] == ls[None, :]).to(C.dtype)
+    same_k = (ks[:, None] == ks[None, :]).to(C.dtype)
+    mixed = (A1[:, ks[:, None], ks[None, :]] * A0[:, ls[:, None], ls[None, :]]).sum(0)  # sum_m A1[k_u,k_v] A0[l_u,l_v]
+    N = same_l * G1[ks[:, None], ks[None, :]] + same_k * G0[ls[:, None], ls[None, :]] - mixed - mixed.mT
     lam = (l1[ks] - l0[ls]) / scale
-    Amat = torch.cat([cols, torch.diag(lam)], dim=0)
-    _, s, Vh = torch.linalg.svd(Amat, full_matrices=False)
+    N = N + torch.diag(lam * lam)
+    _, Vn = torch.linalg.eigh(0.5 * (N + N.mT))
+    Vh = Vn.mT.flip(0)  # rows: eigenvectors, the lowest last
     candidates = [Vh[-1]]
     if Vh.shape[0] > 1:
         candidates += [Vh[-2], (Vh[-1] + Vh[-2]) / 2**0.5, (Vh[-1] - Vh[-2]) / 2**0.5]
