@@ -160,7 +160,9 @@ class CTMRGInfo:
     truncation_error : float
         Discarded weight of the last step.
     elementwise_change : float
-        Last max |x_n - x_{n-1}| of the gauge-fixed (C, E).
+        Last max |x_n - x_{n-1}| of (C, E) in the forward's sign gauge; in
+        ``"fixed_point"`` mode, |step(x*) - x*| after the gauge is matched
+        (inf if it could not be).
     grad_mode : str
         Gradient mode actually attached (``"fixed_point"`` may fall back to
         ``"checkpoint"``), or ``"none"`` when T needs no gradient.
