@@ -1,0 +1,96 @@
+"""Fixed-point backward machinery: GMRES, polar factor, gauge matching, failure paths."""
+
+import logging
+
+import pytest
+import torch
+
+from difftn.ctmrg import CTMRGOptions, _match_gauge, ctmrg
+from difftn.fixedpoint import FixedPointError
+from difftn.ipeps import double_layer, identity_boundary, prepare
+from difftn.linalg import gmres, polar
+from difftn.studies.heisenberg import random_tensor
+
+
+def _system(n, seed):
+    gen = torch.Generator().manual_seed(seed)
+    A = torch.eye(n, dtype=torch.float64) + 0.9 * torch.randn(n, n, generator=gen, dtype=torch.float64) / n**0.5
+    return A, torch.randn(n, generator=gen, dtype=torch.float64)
+
+
+def test_gmres_solves_a_nonsymmetric_system_to_its_tolerance():
+    A, b = _system(120, 0)
+    x, info = gmres(lambda v: A @ v, b, tol=1e-12, restart=30, max_iter=1000)
+    assert info.converged and 0 < info.iterations < 1000
+    assert float(torch.linalg.vector_norm(A @ x - b) / torch.linalg.vector_norm(b)) <= 1e-12
+    # measured 8e-12 (condition number times the residual)
+    assert float((x - torch.linalg.solve(A, b)).abs().max()) < 1e-10
+
+
+def test_gmres_reports_non_convergence():
+    A, b = _system(120, 0)
+    _, info = gmres(lambda v: A @ v, b, tol=1e-12, restart=10, max_iter=15)
+    assert not info.converged and info.iterations == 15 + 1 and info.residual > 1e-12  # +1: true residual
+
+
+@pytest.mark.parametrize("orthogonal", [False, True])
+def test_polar_factor_and_its_gradient(orthogonal):
+    gen = torch.Generator().manual_seed(5)
+    M = torch.randn(6, 6, generator=gen, dtype=torch.float64)
+    if orthogonal:  # all singular values 1: degenerate, where an SVD backward breaks down
+        M = torch.linalg.qr(M)[0]
+    U = polar(M)
+    assert float((U.mT @ U - torch.eye(6, dtype=torch.float64)).abs().max()) < 1e-14
+    H = U.mT @ M
+    assert float((H - H.mT).abs().max()) < 1e-13 and float(torch.linalg.eigvalsh(H).min()) > 0
+    assert torch.autograd.gradcheck(lambda X: polar(X, eps=0.0), (M.clone().requires_grad_(),))
+
+
+def test_gauge_matching_resolves_degenerate_corner_spectra():
+    # Corner with a twofold and a threefold degenerate eigenvalue: a sign-only
+    # fix cannot undo a rotation inside those multiplets; the matching must.
+    gen = torch.Generator().manual_seed(2)
+    chi, d = 7, 3
+    C = torch.diag(torch.tensor([1.0, 0.5, 0.5, 0.3, 0.2, 0.2, 0.2], dtype=torch.float64))
+    E = torch.randn(chi, d, chi, generator=gen, dtype=torch.float64)
+    E = E + E.permute(2, 1, 0)
+    Q = torch.linalg.qr(torch.randn(chi, chi, generator=gen, dtype=torch.float64))[0]
+    C1, E1 = Q.mT @ C @ Q, torch.einsum("ax,amb,by->xmy", Q, E, Q)
+    U = _match_gauge(C1, E1, C, E)
+    assert float((U.mT @ C1 @ U - C).abs().max()) < 5e-15  # measured 4e-16
+    assert float((torch.einsum("ax,amb,by->xmy", U, E1, U) - E).abs().max()) < 5e-14  # measured 6e-15
+
+
+def _random_T():
+    return double_layer(prepare(random_tensor(2, 1))).requires_grad_()
+
+
+def test_unreachable_adjoint_tolerance_raises():
+    T = _random_T()
+    C, E, info = ctmrg(T, CTMRGOptions(chi=8, tol=1e-12, fp_max_iter=2), boundary=identity_boundary(2))
+    assert info.grad_mode == "fixed_point"
+    with pytest.raises(FixedPointError, match="GMRES did not reach"):
+        torch.autograd.grad(torch.einsum("ab,ab->", C, C) + E.sum(), T)
+
+
+def test_unconverged_fixed_point_mode_falls_back_to_checkpoint_and_says_so(caplog):
+    T = _random_T()
+    with caplog.at_level(logging.WARNING, logger="difftn.ctmrg"):
+        C, E, info = ctmrg(T, CTMRGOptions(chi=8, tol=1e-14, max_iter=4), boundary=identity_boundary(2))
+    assert not info.converged and info.grad_mode == "checkpoint"
+    assert "no element-wise fixed point" in caplog.text
+    assert C.requires_grad and E.requires_grad
+
+
+def test_adjoint_iterations_are_reported():
+    T = _random_T()
+    C, E, info = ctmrg(T, CTMRGOptions(chi=8, tol=1e-12), boundary=identity_boundary(2))
+    assert info.adjoint_iterations == -1  # filled in by the backward
+    torch.autograd.grad(E.sum(), T)
+    assert info.adjoint_iterations > 0 and info.adjoint_residual <= 1e-12
+
+
+@pytest.mark.parametrize("field, value", [("fp_tol", 0.0), ("fp_max_iter", 0), ("fp_mismatch", -1.0)])
+def test_bad_fixed_point_options_rejected(field, value):
+    with pytest.raises(ValueError, match=field):
+        CTMRGOptions(**{field: value})
