@@ -52,7 +52,8 @@ __all__ = ["MODULES", "DATASETS", "HIDE", "load_data", "train_point", "load_mode
 log = logging.getLogger(__name__)
 
 #: Library modules whose source determines a Born-machine result.
-MODULES = ("difftn.born", "difftn.datasets", "difftn.studies.born")
+# born/train.py truncates with difftn.linalg.truncation: its rules must rerun when that changes.
+MODULES = ("difftn.born", "difftn.datasets", "difftn.linalg.truncation", "difftn.studies.born")
 
 #: Data set names.
 DATASETS = ("bas", "digits")
