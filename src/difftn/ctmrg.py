@@ -36,12 +36,14 @@ Gradient modes of ``ctmrg`` (``grad_mode``):
 """
 
 import logging
+import weakref
 from dataclasses import dataclass
 
 import torch
 from torch.utils.checkpoint import checkpoint
 
 from .linalg import DEFAULT_EPS, eigh
+from .linalg.partial_eigh import top_eigh
 
 __all__ = [
     "GRAD_MODES",
@@ -148,11 +150,18 @@ def ctmrg_step(C, E, T, chi: int, eps: float = DEFAULT_EPS):
     """One gauge-fixed C4v CTMRG step; returns (C, E, corner spectrum, truncation error)."""
     chi_old, d = E.shape[0], T.shape[0]
     Cp = enlarged_corner(C, E, T)
-    L, Q = eigh(Cp, eps=eps)
-    order = torch.argsort(L.detach().abs(), descending=True)
-    k = min(chi, L.shape[0])
-    keep = order[:k]
-    L, P = L[keep], Q[:, keep]
+    k = min(chi, Cp.shape[0])
+    top = None
+    graph = torch.is_grad_enabled() and (C.requires_grad or E.requires_grad or T.requires_grad)
+    if not graph:
+        top = _top_eigenpairs(Cp, k, E)
+    if top is None:
+        L, Q = eigh(Cp, eps=eps)
+        order = torch.argsort(L.detach().abs(), descending=True)
+        keep = order[:k]
+        L, P = L[keep], Q[:, keep]
+    else:
+        L, P = top
     if C.shape[0] == k:  # same order as the previous corner (ties in |L| come in +- pairs)
         perm = _match_order(L.detach(), torch.diagonal(C).detach())
         L, P = L[perm], P[:, perm]
@@ -167,7 +176,46 @@ def ctmrg_step(C, E, T, chi: int, eps: float = DEFAULT_EPS):
     En = _fix_signs(En, E)
     Cn = torch.diag(L)
     spectrum = L.detach().abs() / L.detach().abs().max()
-    return _normalize(Cn), _normalize(En), spectrum, max(trunc, 0.0)
+    En = _normalize(En)
+    if not graph:
+        _WARM.update(edge=weakref.ref(En), projector=P.detach())
+    return _normalize(Cn), En, spectrum, max(trunc, 0.0)
+
+
+#: Forward steps without a graph: the projector of the last step, with (a weak
+#: reference to) the edge it produced.  The next step warm-starts its partial
+#: eigensolver from that projector only when it is handed that very edge
+#: object (the previous step's output), so a result depends on the inputs of
+#: the ``ctmrg`` run alone, never on unrelated earlier runs.
+_WARM = {"edge": None, "projector": None}
+
+#: Partial eigensolver settings: relative residual bound (measured: the
+#: converged CTMRG energy then equals the full-eigh one to ~1e-13) and the
+#: iteration cap before falling back to the full ``eigh``.
+PARTIAL_TOL = 1e-12
+PARTIAL_MAX_ITER = 40
+
+
+def _top_eigenpairs(Cp, k, E):
+    """Top-k eigenpairs of the enlarged corner from the previous projector, or None (use the full eigh).
+
+    Only when E is the edge the previous graph-free step returned, its
+    projector has the right shape, and the block (k plus oversampling) is at
+    most half the matrix; otherwise, or if the solver does not converge
+    within ``PARTIAL_MAX_ITER`` products, the caller takes the full ``eigh``.
+    """
+    ref, guess = _WARM["edge"], _WARM["projector"]
+    if ref is None or ref() is not E or guess.shape != (Cp.shape[0], k):
+        return None
+    oversample = max(16, k // 2)
+    if 2 * (k + oversample) > Cp.shape[0]:
+        return None
+    top = top_eigh(Cp.detach(), k, guess, oversample=oversample, tol=PARTIAL_TOL, max_iter=PARTIAL_MAX_ITER)
+    if top is None:
+        log.debug("partial eigensolver not converged in %d products: full eigh", PARTIAL_MAX_ITER)
+        return None
+    L, P, _ = top
+    return L, P
 
 
 def _match_order(L_new, L_old):
