@@ -106,3 +106,31 @@ def test_cli_measures_a_published_state_with_either_estimator(tmp_path):
         # D=2: both estimators agree with the listed value (measured 1e-16, 2e-16)
         assert float(ds.energy) == pytest.approx(listed[16][0], abs=1e-13)
         assert ds.attrs["estimator"] == estimator
+
+
+def test_partial_eigensolver_reaches_the_full_eigh_environment(monkeypatch):
+    """Forward CTMRG with the warm-started partial eigensolver = with the full eigh, D=3 published, chi=27."""
+    import difftn.ctmrg as ct
+
+    path, listed = _published(3)
+    A = prepare(read_json_tensor(path))
+    T = double_layer(A)
+    monkeypatch.setattr(ct, "PARTIAL_MIN_N", 0)  # CI-sized matrices would otherwise take the full eigh
+    served = []
+    original = ct._top_eigenpairs
+
+    def spy(*args):
+        out = original(*args)
+        served.append(out is not None)
+        return out
+
+    energies = {}
+    for mode, solver in (("partial", spy), ("full", lambda *args: None)):
+        monkeypatch.setattr(ct, "_top_eigenpairs", solver)
+        with torch.no_grad():
+            C, E, info = ctmrg(T, CTMRGOptions(chi=27, tol=1e-12, max_iter=300), boundary=identity_boundary(3))
+        assert info.converged
+        energies[mode] = float(2 * bond_energy(plaquette_rdm(C, E, A), bond_hamiltonian()))
+    assert sum(served) >= 40  # of 46 steps (measured 43: the first three grow chi or change shape)
+    assert energies["partial"] == pytest.approx(energies["full"], abs=1e-12)  # measured 2.4e-15
+    assert energies["partial"] == pytest.approx(listed[27][0], abs=1e-12)
