@@ -51,6 +51,7 @@ __all__ = [
     "CTMRGInfo",
     "NotConvergedError",
     "init_env",
+    "register_layers",
     "ctmrg_step",
     "ctmrg",
     "lnz_per_site",
@@ -137,22 +138,62 @@ def _normalize(X):
     return X / torch.linalg.vector_norm(X)
 
 
-def enlarged_corner(C, E, T):
-    """C'[(e, d), (c, r)] of one step, as a symmetric (chi d) x (chi d) matrix."""
+def enlarged_corner(C, E, T, layers=None):
+    """C'[(e, d), (c, r)] of one step, as a symmetric (chi d) x (chi d) matrix.
+
+    ``layers``: the single-layer A[s, u, l, d, r] of which T is the double
+    layer (``register_layers``); the ket and bra layers are then absorbed one
+    after the other, 4 chi^2 D^6 operations instead of chi^2 D^8 with T.
+    """
     chi, d = E.shape[0], T.shape[0]
     X = torch.einsum("ab,btc->atc", C, E)
     Y = torch.einsum("ale,atc->eltc", E, X)
-    Cp = torch.einsum("eltc,tldr->edcr", Y, T).reshape(chi * d, chi * d)
+    if layers is None:
+        Cp = torch.einsum("eltc,tldr->edcr", Y, T).reshape(chi * d, chi * d)
+    else:
+        D = layers.shape[1]
+        Y = Y.reshape(chi, D, D, D, D, chi)  # [e, l ket, l bra, t ket, t bra, c]
+        K = torch.einsum("eLlTtc,sTLDR->eltcsDR", Y, layers)  # ket layer
+        Cp = torch.einsum("eltcsDR,stldr->eDdcRr", K, layers).reshape(chi * d, chi * d)  # bra layer
     return 0.5 * (Cp + Cp.mT)
+
+
+#: Double-layer tensors declared by ``register_layers``: data pointer ->
+#: (weak reference to T, its version counter, the single layer A).
+_LAYERS = {}
+
+
+def register_layers(T: torch.Tensor, A: torch.Tensor) -> None:
+    """Declare T[(u u'), (l l'), (d d'), (r r')] = sum_s A[s,u,l,d,r] A[s,u',l',d',r'].
+
+    Forward steps without a graph then contract A's ket and bra layers
+    separately (``enlarged_corner``, edge update), also for ``T.detach()``
+    (same storage); steps that are differentiated keep T.  The declaration
+    lapses when T is freed or modified in place.
+    """
+    key = T.data_ptr()
+    _LAYERS[key] = (weakref.ref(T, lambda _: _LAYERS.pop(key, None)), T._version, A.detach())
+
+
+def _registered_layers(T):
+    entry = _LAYERS.get(T.data_ptr())
+    if entry is None:
+        return None
+    ref, version, A = entry
+    original = ref()
+    if original is None or original.shape != T.shape or T._version != version or original.data_ptr() != T.data_ptr():
+        return None
+    return A.to(T)
 
 
 def ctmrg_step(C, E, T, chi: int, eps: float = DEFAULT_EPS):
     """One gauge-fixed C4v CTMRG step; returns (C, E, corner spectrum, truncation error)."""
     chi_old, d = E.shape[0], T.shape[0]
-    Cp = enlarged_corner(C, E, T)
+    graph = torch.is_grad_enabled() and (C.requires_grad or E.requires_grad or T.requires_grad)
+    layers = None if graph else _registered_layers(T)
+    Cp = enlarged_corner(C, E, T, layers)
     k = min(chi, Cp.shape[0])
     top = None
-    graph = torch.is_grad_enabled() and (C.requires_grad or E.requires_grad or T.requires_grad)
     if not graph:
         top = _top_eigenpairs(Cp, k, E)
     if top is None:
@@ -170,7 +211,13 @@ def ctmrg_step(C, E, T, chi: int, eps: float = DEFAULT_EPS):
 
     P3 = P.reshape(chi_old, d, k)
     Z = torch.einsum("aux,ale->xule", P3, E)
-    W = torch.einsum("xule,uldr->xedr", Z, T)
+    if layers is None:
+        W = torch.einsum("xule,uldr->xedr", Z, T)
+    else:  # ket, then bra layer
+        D = layers.shape[1]
+        Z = Z.reshape(k, D, D, D, D, chi_old)  # [x, u ket, u bra, l ket, l bra, e]
+        K = torch.einsum("xUuLle,sULDR->xulesDR", Z, layers)
+        W = torch.einsum("xulesDR,suldr->xeDdRr", K, layers).reshape(k, chi_old, d, d)
     En = torch.einsum("xedr,edy->xry", W, P3)
     En = 0.5 * (En + En.permute(2, 1, 0))
     En = _fix_signs(En, E)
@@ -209,10 +256,11 @@ def _top_eigenpairs(Cp, k, E):
     ref, guess = _WARM["edge"], _WARM["projector"]
     if ref is None or ref() is not E or guess.shape != (Cp.shape[0], k):
         return None
-    oversample = max(16, k // 2)
+    oversample = max(16, k // 2)  # measured at D=4, chi=64: 15 products against 21 with k // 4
     if Cp.shape[0] < PARTIAL_MIN_N or 2 * (k + oversample) > Cp.shape[0]:
         return None
-    top = top_eigh(Cp.detach(), k, guess, oversample=oversample, tol=PARTIAL_TOL, max_iter=PARTIAL_MAX_ITER)
+    top = top_eigh(Cp.detach(), k, guess, oversample=oversample, krylov=2, tol=PARTIAL_TOL,
+                   max_iter=PARTIAL_MAX_ITER)  # fmt: skip
     if top is None:
         log.debug("partial eigensolver not converged in %d products: full eigh", PARTIAL_MAX_ITER)
         return None
