@@ -30,8 +30,11 @@ def main(argv=None):
     parser.add_argument("--tol", type=float, default=1e-12, help="CTMRG tolerance")
     parser.add_argument("--max-iter", type=int, default=500)
     parser.add_argument("--estimator", default="plaquette", choices=["plaquette", "bond"])
-    parser.add_argument("--compare-full", action="store_true",
-                        help="also converge with the full eigh in every step; print the energy difference")
+    parser.add_argument(
+        "--compare-full",
+        action="store_true",
+        help="also converge with the full eigh in every step; print the energy difference",
+    )
     args = parser.parse_args(argv)
 
     import torch
