@@ -4,7 +4,8 @@
     difftn aggregate --out summary.nc --csv summary.csv point1.nc point2.nc ...
     difftn figure ising-fig3 --out fig3.png summary.nc [...]
     difftn heisenberg optimize --D 2 --chi 30 --out state.nc [--init smaller.nc] [--resume]
-    difftn heisenberg measure --state state.nc --chi 40 --out obs.nc
+    difftn heisenberg measure --state state.nc --chi 40 --out obs.nc [--estimator plaquette|bond]
+    difftn heisenberg measure --state published.json --chi 40 --out obs.nc
     difftn born train --data bas --max-bond 16 --out model.nc
     difftn born sample --model model.nc --out samples.nc
     difftn born aggregate --out summary.nc --csv summary.csv model1.nc model2.nc ...
@@ -141,7 +142,7 @@ def _cmd_heisenberg_optimize(args):
     lbfgs = {"max_iter": args.max_iter, "history_size": args.history_size, "tolerance_grad": args.tol_grad}
     ds = heisenberg.optimize(
         args.D, args.chi, args.out, init=args.init, resume=args.resume, seed=args.seed, noise=args.noise,
-        ctm=_ctm_args(args), lbfgs=lbfgs, device=args.device, dtype=args.dtype,
+        ctm=_ctm_args(args), estimator=args.estimator, lbfgs=lbfgs, device=args.device, dtype=args.dtype,
         config_hash=args.config_hash, progress=not args.quiet,
     )  # fmt: skip
     log.info("D=%d chi=%d: E=%.10f m=%.6f after %d iterations (%s) -> %s", args.D, args.chi,
@@ -156,8 +157,8 @@ def _cmd_heisenberg_measure(args):
 
     set_threads(args.threads)
     ctm = {"tol": args.ctm_tol, "max_iter": args.ctm_max_iter}
-    ds = heisenberg.measure(args.state, args.chi, ctm=ctm, device=args.device, dtype=args.dtype,
-                            config_hash=args.config_hash)  # fmt: skip
+    ds = heisenberg.measure(args.state, args.chi, ctm=ctm, estimator=args.estimator, device=args.device,
+                            dtype=args.dtype, config_hash=args.config_hash)  # fmt: skip
     write_dataset(ds, args.out)
     log.info("D=%d chi=%d: E=%.10f (rel. err. vs QMC %.3e), m=%.6f -> %s", int(ds.D), args.chi, float(ds.energy),
              float(ds.energy_relative_error), float(ds.magnetization), args.out)  # fmt: skip
@@ -360,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_figure)
 
     from .ctmrg import GRAD_MODES
+    from .ipeps import ESTIMATORS
 
     heis = sub.add_parser("heisenberg", help="Heisenberg iPEPS: optimize a state, measure it")
     hsub = heis.add_subparsers(dest="stage", required=True)
@@ -375,13 +377,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history-size", type=_positive_int, default=100, help="L-BFGS curvature pairs")
     p.add_argument("--tol-grad", type=_positive_float, default=1e-8, help="stop at max|gradient| below this")
     p.add_argument("--grad-mode", choices=GRAD_MODES, default="fixed_point", help="gradient through CTMRG")
+    p.add_argument("--estimator", choices=ESTIMATORS, default="plaquette",
+                   help="bond energy from the 2x2 plaquette or the 2x1 patch")
     _add_ctm_args(p, max_iter=200)
     p.set_defaults(func=_cmd_heisenberg_optimize)
 
     p = hsub.add_parser("measure", help="energy and magnetization of a state at some chi")
-    p.add_argument("--state", required=True, help="state file from 'difftn heisenberg optimize'")
+    p.add_argument("--state", required=True,
+                   help="state file from 'difftn heisenberg optimize', or a published tensor (.json)")
     p.add_argument("--chi", type=_positive_int, required=True, help="CTMRG environment dimension")
     p.add_argument("--out", required=True, help="observables NetCDF file")
+    p.add_argument("--estimator", choices=ESTIMATORS, default="plaquette",
+                   help="bond energy from the 2x2 plaquette or the 2x1 patch")
     _add_ctm_args(p, max_iter=500)
     p.set_defaults(func=_cmd_heisenberg_measure)
 

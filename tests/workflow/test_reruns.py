@@ -56,6 +56,7 @@ RERUNS = {
     "difftn/linalg/truncation.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | BORN,
     "difftn/linalg/krylov.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
     "difftn/linalg/polar.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
+    "difftn/linalg/partial_eigh.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
     "difftn/models/__init__.py": {},
     "difftn/born/__init__.py": BORN,
     "difftn/born/train.py": BORN,

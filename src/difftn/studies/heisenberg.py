@@ -26,13 +26,15 @@ import xarray as xr
 from .. import runtime
 from ..ctmrg import CTMRGOptions, NotConvergedError, ctmrg
 from ..io import read_dataset, write_dataset
-from ..ipeps import bond_energy, double_layer, evaluate, magnetization, prepare, two_site_rdm
+from ..ipeps import (ESTIMATORS, bond_energy, bond_rdm, double_layer, evaluate, identity_boundary, prepare,
+                     site_magnetization)
 from ..models.heisenberg import bond_hamiltonian
 from ..optimize import LINE_SEARCH, LBFGSOptions, minimize
 from ..provenance import aggregate_attrs, file_sha256, provenance_attrs
 from ..reference import QMC_ENERGY
 
-__all__ = ["MODULES", "MEASURE_MODULES", "random_tensor", "pad_tensor", "pad_env", "optimize", "measure", "load_state", "aggregate"]
+__all__ = ["MODULES", "MEASURE_MODULES", "random_tensor", "pad_tensor", "pad_env", "optimize", "measure", "load_state", "read_json_tensor",
+           "aggregate"]
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +96,8 @@ class _Objective:
     evaluation's record.
     """
 
-    def __init__(self, h, ctm: CTMRGOptions, env=None, keep: int = 64):
-        self.h, self.ctm, self.env = h, ctm, env
+    def __init__(self, h, ctm: CTMRGOptions, env=None, keep: int = 64, estimator: str = "plaquette"):
+        self.h, self.ctm, self.env, self.estimator = h, ctm, env, estimator
         self.last = None
         self._seen, self._keep = {}, keep  # keep: evaluations remembered, more than one iteration makes
 
@@ -104,7 +106,7 @@ class _Objective:
         return A.detach().cpu().numpy().tobytes()
 
     def __call__(self, A):
-        energy, mag, env, info = evaluate(A, self.h, self.ctm, env=self.env)
+        energy, mag, env, info = evaluate(A, self.h, self.ctm, env=self.env, estimator=self.estimator)
         if not info.converged:
             log.warning("CTMRG not converged (%d iterations, change %.1e): this gradient is approximate",
                         info.iterations, info.error)  # fmt: skip
@@ -125,6 +127,28 @@ class _Objective:
     def use(self, A):
         """Warm start from A's own environment and make its record ``last``."""
         self.env, self.last = self._seen[self._key(A)]
+
+
+def read_json_tensor(path, dtype=torch.float64, device="cpu") -> torch.Tensor:
+    """A[s, u, l, d, r] of a published single-site iPEPS state (JSON, "s u l d r value" entries).
+
+    Format of J. Hasik's j1j2_ipeps_states (see shared/reference/ipeps_states/SOURCE.md):
+    one site with ``physDim``, ``auxDim`` and ``entries``.
+    """
+    with open(path) as f:
+        data = json.load(f)
+    sites = data.get("sites")
+    if not sites or len(sites) != 1:
+        raise ValueError(f"{path}: expected one site, found {0 if not sites else len(sites)}")
+    site = sites[0]
+    p, D = int(site["physDim"]), int(site["auxDim"])
+    if p != 2:
+        raise ValueError(f"{path}: physical dimension {p}, expected 2 (spin 1/2)")
+    A = np.zeros((p, D, D, D, D))
+    for entry in site["entries"]:
+        *index, value = entry.split()
+        A[tuple(int(i) for i in index)] = float(value)
+    return torch.as_tensor(A, dtype=dtype, device=device)
 
 
 def load_state(path) -> xr.Dataset:
@@ -170,6 +194,7 @@ def optimize(
     seed: int = 0,
     noise: float = 1e-2,
     ctm: dict | None = None,
+    estimator: str = "plaquette",
     lbfgs: dict | None = None,
     device: str = "auto",
     dtype: str = "float64",
@@ -192,6 +217,8 @@ def optimize(
         Seed of the random start or of the padding noise.
     ctm, lbfgs : dict
         Fields of ``CTMRGOptions`` (except chi) and ``LBFGSOptions``.
+    estimator : str
+        Energy estimator of the loss: "plaquette" (2x2, default) or "bond" (2x1).
     device, dtype, config_hash
         See ``difftn.runtime`` and ``difftn.provenance``.
 
@@ -235,15 +262,17 @@ def optimize(
         A0 = random_tensor(D, seed, dt, dev)
         init_desc, init_digest = f"random uniform [-1, 1], seed {seed}", "none"
 
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     # An iteration evaluates at most max_evals_per_iter points after its start point.
-    objective = _Objective(h, ctm_options, env, keep=lbfgs_options.max_evals_per_iter + 2)
+    objective = _Objective(h, ctm_options, env, keep=lbfgs_options.max_evals_per_iter + 2, estimator=estimator)
     if snapshot is not None and history["energy"]:  # the loaded point is not evaluated again: its env is the saved one
         objective.remember(A0, env, {key: history[key][-1] for key in ("magnetization", "ctm_iterations",
                                                                          "ctm_converged")})  # fmt: skip
     attrs = {"title": "Heisenberg iPEPS optimization state", "D": D, "chi": chi, "seed": seed, "init": init_desc,
              "init_sha256": init_digest,
              "line_search": LINE_SEARCH, "ctmrg_options": json.dumps(asdict(ctm_options)),
-             "lbfgs_options": json.dumps(asdict(lbfgs_options))}  # fmt: skip
+             "lbfgs_options": json.dumps(asdict(lbfgs_options)), "estimator": estimator}  # fmt: skip
     clock = time.perf_counter()
 
     def save(iteration, A, energy, grad_max, snap, stop_reason="running"):
@@ -275,28 +304,43 @@ def optimize(
     return load_state(out)
 
 
-def measure(state_path, chi: int, *, ctm: dict | None = None, device="auto", dtype="float64",
-            config_hash="none") -> xr.Dataset:  # fmt: skip
+def measure(state_path, chi: int, *, ctm: dict | None = None, estimator: str = "plaquette", device="auto",
+            dtype="float64", config_hash="none") -> xr.Dataset:  # fmt: skip
     """Energy and magnetization of a saved state with a converged environment at ``chi``.
+
+    ``state_path`` is a state file of ``optimize`` (its cached environment is
+    the starting point) or a published tensor in JSON (``read_json_tensor``;
+    the environment starts from the identity boundary).  ``estimator``: bond
+    density matrix from the 2x2 "plaquette" or the 2x1 "bond" patch
+    (``difftn.ipeps.bond_rdm``); the magnetization is the one-site value.
 
     Raises NotConvergedError if CTMRG does not converge: a measurement is
     never taken from an unconverged environment.
     """
     dev, dt = runtime.resolve_device(device), runtime.resolve_dtype(dtype)
-    state = load_state(state_path)
-    D = int(state.attrs["D"])
+    published = Path(state_path).suffix == ".json"
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     options = CTMRGOptions(chi=chi, **(ctm or {}))
     with runtime.measure(dev) as cost, torch.no_grad():
-        A = torch.as_tensor(state.A.values, dtype=dt, device=dev)
+        if published:
+            A = read_json_tensor(state_path, dt, dev)
+            D, env, boundary = int(A.shape[1]), None, identity_boundary(int(A.shape[1]), dt, dev)
+            source = {"optimization_chi": 0, "iterations": 0, "state_format": "published json"}
+        else:
+            state = load_state(state_path)
+            D, boundary = int(state.attrs["D"]), None
+            A = torch.as_tensor(state.A.values, dtype=dt, device=dev)
+            env = tuple(torch.as_tensor(state[k].values, dtype=dt, device=dev) for k in ("C", "E"))
+            source = {"optimization_chi": int(state.attrs["chi"]), "iterations": int(state.attrs["iteration"])}
         As = prepare(A)
-        env = tuple(torch.as_tensor(state[k].values, dtype=dt, device=dev) for k in ("C", "E"))
-        C, E, info = ctmrg(double_layer(As), options, env=env)
+        C, E, info = ctmrg(double_layer(As), options, env=env, boundary=boundary)
         if not info.converged:
             raise NotConvergedError(f"CTMRG at chi={chi} for {state_path}: not converged after {info.iterations} "
                                     f"iterations (spectrum change {info.error:.1e} > tol {options.tol})")  # fmt: skip
-        rho = two_site_rdm(C, E, As)
+        rho = bond_rdm(C, E, As, estimator)
         energy = float(2 * bond_energy(rho, bond_hamiltonian(True, dt, dev)))
-        mag = float(magnetization(rho))
+        mag = float(site_magnetization(C, E, As))
     ds = xr.Dataset(
         {
             "energy": ((), energy, {"long_name": "energy per site", "units": "J"}),
@@ -308,9 +352,9 @@ def measure(state_path, chi: int, *, ctm: dict | None = None, device="auto", dty
         },
         coords={"D": D, "chi": chi},
     )  # fmt: skip
-    ds.attrs.update({"title": "Heisenberg iPEPS observables", "state_file": str(state_path),
-                     "optimization_chi": int(state.attrs["chi"]), "iterations": int(state.attrs["iteration"])})
-    ds.attrs.update(provenance_attrs(stage="heisenberg_measure", parameters={"D": D, "chi": chi},
+    ds.attrs.update({"title": "Heisenberg iPEPS observables", "state_file": str(state_path), "estimator": estimator,
+                     **source})  # fmt: skip
+    ds.attrs.update(provenance_attrs(stage="heisenberg_measure", parameters={"D": D, "chi": chi, "estimator": estimator},
                                      modules=MEASURE_MODULES, device=dev, dtype=dt, config_hash=config_hash,
                                      **cost))
     return ds

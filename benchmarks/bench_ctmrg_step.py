@@ -1,0 +1,180 @@
+"""Benchmark: cost of one C4v CTMRG step and of one energy + gradient at large D.
+
+``step``: one forward step (no graph) with the warm-started partial
+eigensolver, against the full-``eigh`` step on the same environment and a
+bare ``torch.linalg.eigh`` of the same (chi D^2)^2 matrix, all in one run so
+that the ratios survive a noisy machine.  The environment comes from
+``--warmup`` steps from the identity boundary (not converged: the warm start
+is poorer than near convergence, so the partial step is timed conservatively).
+
+``grad``: one energy + gradient (plaquette estimator, ``--grad-mode``,
+default fixed_point) from a converged environment; wall time and peak memory
+(CUDA: ``torch.cuda.max_memory_allocated``; CPU: peak RSS growth).
+
+Tensors: the published Heisenberg state of that D when found
+(<repo>/../shared or $DIFFTN_SHARED), else a seeded random C4v tensor.
+
+    python benchmarks/bench_ctmrg_step.py step --D 5 --chi 100 --threads 2
+    python benchmarks/bench_ctmrg_step.py grad --D 4 --chi 64 --threads 2
+    python benchmarks/bench_ctmrg_step.py gpu --device cuda           # D,chi = 5,100 6,144 7,160
+    python benchmarks/bench_ctmrg_step.py gpu --device cpu --quick    # D,chi = 2,16 3,27 (smoke test)
+"""
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import torch  # noqa: E402
+
+import difftn.ctmrg as ct  # noqa: E402
+from difftn.ipeps import double_layer, evaluate, identity_boundary, prepare  # noqa: E402
+from difftn.linalg import partial_eigh  # noqa: E402
+from difftn.models.heisenberg import bond_hamiltonian  # noqa: E402
+from difftn.studies.heisenberg import random_tensor, read_json_tensor  # noqa: E402
+
+
+def _tensor(D, device):
+    shared = Path(os.environ.get("DIFFTN_SHARED", ROOT.parent / "shared"))
+    found = sorted((shared / "reference" / "ipeps_states").glob(f"j20.0_state_1s_A1_j20.0_D{D}_chi_opt*.json"))
+    if found:
+        return read_json_tensor(found[0], device=device), f"published {found[0].name}"
+    return random_tensor(D, seed=0, device=device), "random seed 0"
+
+
+def _sync(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _timed(fn, device):
+    _sync(device)
+    clock = time.perf_counter()
+    out = fn()
+    _sync(device)
+    return out, time.perf_counter() - clock
+
+
+class _Counter:
+    """Counts the products of the partial eigensolver in the steps it serves."""
+
+    def __init__(self):
+        self.calls, self.iterations, self.original = [], [], partial_eigh.top_eigh
+
+    def __call__(self, *args, **kwargs):
+        out = self.original(*args, **kwargs)
+        self.calls.append(out is not None)
+        if out is not None:
+            self.iterations.append(out[2])
+        return out
+
+
+def bench_step(D, chi, warmup, device):
+    A, source = _tensor(D, device)
+    As = prepare(A)
+    T = double_layer(As)
+    counter = _Counter()
+    ct.top_eigh = counter
+    try:
+        with torch.no_grad():
+            C, E = ct.init_env(T, identity_boundary(D, device=device))
+            for _ in range(warmup):
+                C, E, _, _ = ct.ctmrg_step(C, E, T, chi)
+            counter.iterations.clear()
+            (C1, E1, _, _), t_partial = _timed(lambda: ct.ctmrg_step(C, E, T, chi), device)
+            used = list(counter.iterations)
+            saved, ct._top_eigenpairs = ct._top_eigenpairs, lambda *a: None
+            try:
+                (C2, E2, _, _), t_full = _timed(lambda: ct.ctmrg_step(C, E, T, chi), device)
+            finally:
+                ct._top_eigenpairs = saved
+            Cp, t_corner = _timed(lambda: ct.enlarged_corner(C, E, T), device)
+            _, t_eigh = _timed(lambda: torch.linalg.eigh(Cp), device)
+            same = float((torch.diagonal(C1).abs().sort().values - torch.diagonal(C2).abs().sort().values).abs().max())
+    finally:
+        ct.top_eigh = counter.original
+    n = chi * D * D
+    print(f"| {D} | {chi} | {n} | {source} | {t_full:.2f} | {t_partial:.2f} | {t_partial / t_full:.3f} | "
+          f"{t_eigh:.2f} | {t_partial / t_eigh:.3f} | {t_corner:.2f} | "
+          f"{used[0] if used else 'full eigh'} | {same:.1e} |", flush=True)  # fmt: skip
+
+
+STEP_HEADER = ("| D | chi | n = chi D^2 | tensor | full-eigh step s | partial step s | ratio | eigh alone s | "
+               "partial / eigh | corner build s | products | max |dC| |\n|---|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+
+
+def bench_grad(D, chi, device, grad_mode, max_iter):
+    A, source = _tensor(D, device)
+    h = bond_hamiltonian(device=device)
+    forward = ct.CTMRGOptions(chi=chi, tol=1e-9, max_iter=max_iter)
+    (_, _, env, info0), t_env = _timed(lambda: evaluate(A, h, forward), device)
+    options = ct.CTMRGOptions(chi=chi, tol=1e-9, max_iter=max_iter, grad_mode=grad_mode)
+    if str(device).startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def energy_and_gradient():
+        Ag = A.clone().requires_grad_()
+        energy, _, _, info = evaluate(Ag, h, options, env=env)
+        (grad,) = torch.autograd.grad(energy, Ag)
+        return energy, grad, info
+
+    (energy, grad, info), t_grad = _timed(energy_and_gradient, device)
+    if str(device).startswith("cuda"):
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**30
+        where = "GPU"
+    else:
+        peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss0) / 1024
+        where = "RSS growth (0 if below an earlier peak)"
+    print(f"| {D} | {chi} | {source} | {device} | {t_env:.1f} ({info0.iterations} steps, conv {info0.converged}) | "
+          f"{t_grad:.1f} ({info.iterations} steps) | {peak:.2f} {where} | {float(energy.detach()):.10f} | "
+          f"{float(grad.abs().max()):.2e} |", flush=True)  # fmt: skip
+
+
+GRAD_HEADER = ("| D | chi | tensor | device | environment s | energy + gradient s | peak GiB | energy | max|grad| |\n"
+               "|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["step", "grad", "gpu"])
+    parser.add_argument("--D", type=int, nargs="+", default=[5])
+    parser.add_argument("--chi", type=int, nargs="+", default=[100])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--warmup", type=int, default=8, help="step: steps before the timed one")
+    parser.add_argument("--grad-mode", default="fixed_point", choices=ct.GRAD_MODES)
+    parser.add_argument("--max-iter", type=int, default=100, help="grad: CTMRG iteration cap")
+    parser.add_argument("--quick", action="store_true", help="gpu: small sizes (smoke test)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.set_default_dtype(torch.float64)
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}")
+    if args.what == "step":
+        print(STEP_HEADER)
+        for D, chi in zip(args.D, args.chi):
+            bench_step(D, chi, args.warmup, args.device)
+    elif args.what == "grad":
+        print(GRAD_HEADER)
+        for D, chi in zip(args.D, args.chi):
+            bench_grad(D, chi, args.device, args.grad_mode, args.max_iter)
+    else:
+        sizes = [(2, 16), (3, 27)] if args.quick else [(5, 100), (6, 144), (7, 160)]
+        if args.quick:
+            ct.PARTIAL_MIN_N = 0  # exercise the partial eigensolver at these small sizes
+        print(STEP_HEADER)
+        for D, chi in sizes:
+            bench_step(D, chi, args.warmup, args.device)
+        print(GRAD_HEADER)
+        for D, chi in sizes:
+            bench_grad(D, chi, args.device, args.grad_mode, args.max_iter)
+
+
+if __name__ == "__main__":
+    main()
