@@ -69,7 +69,7 @@ def _add_runtime_args(p, device="auto"):
 
 def _add_ctm_args(p, max_iter):
     """CTMRG tolerance and cap, provenance hash and runtime options of the Heisenberg stages."""
-    p.add_argument("--ctm-tol", type=_positive_float, default=1e-10, help="CTMRG corner-spectrum tolerance")
+    p.add_argument("--ctm-tol", type=_positive_float, default=1e-10, help="CTMRG tolerance: largest change of the half-row density matrix and the sorted corner spectrum in one step")
     p.add_argument("--ctm-max-iter", type=_positive_int, default=max_iter, help="CTMRG iteration cap")
     p.add_argument("--config-hash", default="none", help=argparse.SUPPRESS)
     _add_runtime_args(p)
