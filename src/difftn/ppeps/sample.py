@@ -6,9 +6,9 @@ left, ...).  With the pixels drawn so far fixed and the rest summed,
     p(x_k = v | x_drawn) = M(x_drawn, x_k = v) / sum_v' M(x_drawn, x_k = v'),
 
 M the marginal ``model.log_marginal`` (the network with drawn pixels
-projected and the others summed).  Both values of every sample are one
-batched contraction of 2B networks, so a pixel costs one boundary-MPS
-contraction of the batch.  The product of the conditionals is p(x): the
+projected and the others summed).  Both values of every distinct partial
+image are one batched contraction, so a pixel costs one boundary-MPS
+contraction of at most 2 min(B, 2^k) networks.  The product of the conditionals is p(x): the
 samples are exact up to the contraction's chi (exact for chi >= D^floor(cols/2)).
 
 Inpainting draws only the hidden pixels, in the same order, starting from
@@ -37,12 +37,14 @@ def _fill(model, x, hidden, options, generator):
         todo = hidden[:, k]
         if not bool(todo.any()):
             continue
-        xs = x[todo]
+        # Samples with the same pixels so far share their conditional: one
+        # contraction per distinct partial image (at most 2^k of them).
+        xs, inverse = torch.unique(x[todo], dim=0, return_inverse=True)
         both = torch.cat([xs, xs])
         both[: len(xs), k], both[len(xs):, k] = 0, 1
         lm = log_marginal(model, both, options)
-        p1 = torch.sigmoid(lm[len(xs):] - lm[: len(xs)]).cpu()
-        u = torch.rand(len(xs), generator=generator, dtype=p1.dtype)
+        p1 = torch.sigmoid(lm[len(xs):] - lm[: len(xs)]).cpu()[inverse]
+        u = torch.rand(len(p1), generator=generator, dtype=p1.dtype)
         x[todo, k] = (u < p1).long()
     return x
 

@@ -57,6 +57,8 @@ class TrainOptions:
         Seed of the minibatch shuffling.
     lbfgs_iter : int
         L-BFGS iterations per epoch (>= 1).
+    lr_decay : float
+        Adam's step size is multiplied by this after every epoch (in (0, 1]).
     """
 
     epochs: int = 100
@@ -66,6 +68,7 @@ class TrainOptions:
     chi: int | None = None
     seed: int = 0
     lbfgs_iter: int = 10
+    lr_decay: float = 1.0
 
     def __post_init__(self):
         if self.epochs < 0:
@@ -78,6 +81,8 @@ class TrainOptions:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.chi is not None and self.chi < 1:
             raise ValueError(f"chi must be >= 1 or None, got {self.chi}")
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
         if self.lbfgs_iter < 1:
             raise ValueError(f"lbfgs_iter must be >= 1, got {self.lbfgs_iter}")
 
@@ -167,6 +172,8 @@ def train(model: PositivePEPS, data, options: TrainOptions, *, test_data=None, c
             order = torch.randperm(len(x), generator=gen).to(device)
             for k in range(0, len(x), options.batch_size):
                 step(x[order[k:k + options.batch_size]])
+            for group in opt.param_groups:
+                group["lr"] *= options.lr_decay
         else:
             step(x)
         record()
