@@ -40,7 +40,8 @@ __all__ = ["MODULES", "DATASETS", "HIDE", "train_point", "load_model", "sample_p
 log = logging.getLogger(__name__)
 
 #: Library modules whose source determines a positive-PEPS result.
-MODULES = ("difftn.ppeps", "difftn.boundary_mps", "difftn.linalg", "difftn.datasets", "difftn.studies.ppeps")
+MODULES = ("difftn.ppeps", "difftn.boundary_mps", "difftn.linalg", "difftn.datasets", "difftn.born",
+           "difftn.studies.born", "difftn.studies.ppeps")
 
 _TRAIN_KEYS = ("epochs", "learning_rate", "batch_size", "optimizer", "lbfgs_iter", "lr_decay", "init_scale")
 
