@@ -32,6 +32,16 @@ of SVDs truncates each bond to the chi largest Schmidt values.  With chi at
 least the largest Schmidt rank (2^min(j, W-j) for a W-column Ising network)
 nothing is truncated and the contraction is exact up to rounding.
 
+Batches: every tensor may carry the same leading batch shape (..., u, l, d, r)
+(a batch of networks with one geometry, e.g. one per training image); then
+every einsum, SVD and norm is one batched operation, ln Z has the batch
+shape, and all networks share one bond dimension per bond: the largest that
+any of them keeps (``kept_count`` over the batch).  A network whose own
+spectrum lies at or below the cutoff on such a bond gets those singular
+values set to zero (a constant mask), so its result is that of its own
+contraction and no reciprocal of rounding noise enters the backward.
+Rows may also be unbatched while the MPS is batched (broadcasting).
+
 Normalisation: every matrix is divided by its norm g before its SVD, and
 the MPS by its norm after each compression, g taken as a constant (not
 differentiated), and ln g accumulated, so ln Z of large lattices neither
@@ -60,7 +70,7 @@ from dataclasses import dataclass
 import torch
 
 from .linalg import svd
-from .linalg.truncation import kept_count
+from .linalg.truncation import effective_cutoff, kept_count
 
 __all__ = ["DEFAULT_EPS", "BoundaryMPSOptions", "BoundaryMPSInfo", "boundary_mps_lnz", "compress"]
 
@@ -118,26 +128,52 @@ class BoundaryMPSInfo:
         return max(self.truncation_error, default=0.0)
 
 
+def _norm(M: torch.Tensor, dims: int):
+    """Norm of M (a float) or, batched, of each of its trailing ``dims``-axis
+    blocks (a tensor of the batch shape); detached."""
+    if M.dim() == dims:
+        return float(torch.linalg.norm(M.detach()))
+    return torch.linalg.vector_norm(M.detach(), dim=tuple(range(-dims, 0)))
+
+
+def _log(g):
+    return math.log(g) if isinstance(g, float) else torch.log(g)
+
+
+def _scale(M: torch.Tensor, g, dims: int) -> torch.Tensor:
+    """M / g, g a float or one value per batch element of M."""
+    return M / (g if isinstance(g, float) else g.reshape(g.shape + (1,) * dims))
+
+
 def _svd(M: torch.Tensor, chi: int | None, options: BoundaryMPSOptions):
     """Truncated SVD of M / g, g = ||M|| taken as a constant: at most chi
     triplets, none at or below cutoff * s_max.
 
     The unit-norm input makes the broadening eps relative to the spectrum.
     Returns U, S, V (of M / g), ln g (a float) and the discarded weight.
+    Batched M (..., m, n): one g and ln g per matrix (tensors), one k for
+    all (module doc), the largest discarded weight over the batch.
     """
-    g = float(torch.linalg.norm(M.detach()))
-    if not math.isfinite(g):
+    g = _norm(M, 2)
+    gmin, gmax = (g, g) if isinstance(g, float) else (float(g.min()), float(g.max()))
+    if not math.isfinite(gmax):
         raise FloatingPointError("boundary MPS: non-finite tensor entries")
-    if g == 0.0:
+    if gmin == 0.0:
         raise FloatingPointError("boundary MPS: a bond matrix vanished (Z = 0 within rounding)")
-    M = M / g
+    M = _scale(M, g, 2)
     factors = torch.linalg.svd(M.detach(), full_matrices=False)
     s = factors[1]
     k = kept_count(s, options.cutoff, chi)  # no rounding decides k (see linalg.truncation)
     weight = s.square()
-    discarded = float(weight[k:].sum() / weight.sum())
+    discarded = float((weight[..., k:].sum(-1) / weight.sum(-1)).max()) if s.shape[-1] else 0.0
     U, S, V = svd(M, k=k, eps=options.eps, factors=factors)
-    return U, S, V, math.log(g), discarded
+    if M.dim() > 2:
+        # Values another network of the batch needs but this one has as noise.
+        cut = effective_cutoff(options.cutoff, s.dtype)
+        keep = s[..., :k] > cut * s[..., :1]
+        if cut > 0 and not bool(keep.all()):
+            S = S * keep
+    return U, S, V, _log(g), discarded
 
 
 def compress(mps: list, options: BoundaryMPSOptions) -> tuple:
@@ -146,7 +182,8 @@ def compress(mps: list, options: BoundaryMPSOptions) -> tuple:
     Parameters
     ----------
     mps : list of torch.Tensor
-        Tensors M[a, p, b]; the first has a = 1, the last b = 1.
+        Tensors M[a, p, b]; the first has a = 1, the last b = 1.  A common
+        leading batch shape (..., a, p, b) compresses a batch of MPS.
     options : BoundaryMPSOptions
 
     Returns
@@ -154,8 +191,9 @@ def compress(mps: list, options: BoundaryMPSOptions) -> tuple:
     mps : list of torch.Tensor
         Right-canonical except its first tensor, which carries the norm
         (1 up to the dependence on the parameters: see the module doc).
-    log_norm : float
-        ln of the constants divided out: input ~= exp(log_norm) * output.
+    log_norm : float or torch.Tensor
+        ln of the constants divided out: input ~= exp(log_norm) * output
+        (a detached tensor of the batch shape for a batch).
     discarded : float
         Largest discarded weight over the bonds.
     """
@@ -163,35 +201,38 @@ def compress(mps: list, options: BoundaryMPSOptions) -> tuple:
     n = len(mps)
     log_norm = 0.0
     # Left sweep: left-canonical, rank-revealing (no chi).
+    batch = mps[0].shape[:-3]
     for j in range(n - 1):
-        a, p, b = mps[j].shape
-        U, S, V, log_g, _ = _svd(mps[j].reshape(a * p, b), None, options)
-        log_norm += log_g
-        mps[j] = U.reshape(a, p, -1)
-        _, q, c = mps[j + 1].shape
-        mps[j + 1] = ((S[:, None] * V.mT) @ mps[j + 1].reshape(b, q * c)).reshape(-1, q, c)
+        a, p, b = mps[j].shape[-3:]
+        U, S, V, log_g, _ = _svd(mps[j].reshape(*batch, a * p, b), None, options)
+        log_norm = log_norm + log_g
+        mps[j] = U.reshape(*batch, a, p, -1)
+        _, q, c = mps[j + 1].shape[-3:]
+        mps[j + 1] = ((S[..., :, None] * V.mT) @ mps[j + 1].reshape(*batch, b, q * c)).reshape(*batch, -1, q, c)
     # Right sweep: truncate every bond to chi Schmidt values.
     worst = 0.0
     for j in range(n - 1, 0, -1):
-        a, p, b = mps[j].shape
-        U, S, V, log_g, discarded = _svd(mps[j].reshape(a, p * b), options.chi, options)
-        log_norm += log_g
+        a, p, b = mps[j].shape[-3:]
+        U, S, V, log_g, discarded = _svd(mps[j].reshape(*batch, a, p * b), options.chi, options)
+        log_norm = log_norm + log_g
         worst = max(worst, discarded)
-        mps[j] = V.mT.reshape(-1, p, b)
-        c, q, _ = mps[j - 1].shape
-        mps[j - 1] = (mps[j - 1].reshape(c * q, a) @ (U * S)).reshape(c, q, -1)
-    g = float(torch.linalg.norm(mps[0].detach()))
-    mps[0] = mps[0] / g
-    return mps, log_norm + math.log(g), worst
+        mps[j] = V.mT.reshape(*batch, -1, p, b)
+        c, q, _ = mps[j - 1].shape[-3:]
+        mps[j - 1] = (mps[j - 1].reshape(*batch, c * q, a) @ (U * S[..., None, :])).reshape(*batch, c, q, -1)
+    g = _norm(mps[0], 3)
+    mps[0] = _scale(mps[0], g, 3)
+    return mps, log_norm + _log(g), worst
 
 
 def _apply_row(mps: list, row: list) -> list:
-    """N[(a l), d, (b r)] = sum_u M[a, u, b] A[u, l, d, r] for every column."""
+    """N[(a l), d, (b r)] = sum_u M[a, u, b] A[u, l, d, r] for every column
+    (batch axes broadcast)."""
     out = []
     for M, A in zip(mps, row):
-        a, _, b = M.shape
-        _, l, d, r = A.shape
-        out.append(torch.einsum("aub,uldr->aldbr", M, A).reshape(a * l, d, b * r))
+        a, _, b = M.shape[-3:]
+        _, l, d, r = A.shape[-4:]
+        N = torch.einsum("...aub,...uldr->...aldbr", M, A)
+        out.append(N.reshape(*N.shape[:-5], a * l, d, b * r))
     return out
 
 
@@ -203,16 +244,16 @@ def _check_grid(grid):
         if len(row) != cols:
             raise ValueError(f"boundary MPS: row {i} has {len(row)} tensors, row 0 has {cols}")
         for j, A in enumerate(row):
-            if A.dim() != 4:
+            if A.dim() < 4:
                 raise ValueError(f"boundary MPS: tensor ({i}, {j}) must have 4 legs (u, l, d, r), got {A.dim()}")
-            u, l, d, r = A.shape
+            u, l, d, r = A.shape[-4:]
             if (i == 0 and u != 1) or (i == len(grid) - 1 and d != 1):
                 raise ValueError(f"boundary MPS: tensor ({i}, {j}) must have u = 1 in row 0 and d = 1 in the last row")
             if (j == 0 and l != 1) or (j == cols - 1 and r != 1):
                 raise ValueError(f"boundary MPS: tensor ({i}, {j}) must have l = 1 in column 0 and r = 1 in the last")
-            if j > 0 and row[j - 1].shape[3] != l:
+            if j > 0 and row[j - 1].shape[-1] != l:
                 raise ValueError(f"boundary MPS: legs r of ({i}, {j - 1}) and l of ({i}, {j}) differ")
-            if i > 0 and grid[i - 1][j].shape[2] != u:
+            if i > 0 and grid[i - 1][j].shape[-2] != u:
                 raise ValueError(f"boundary MPS: legs d of ({i - 1}, {j}) and u of ({i}, {j}) differ")
 
 
@@ -224,12 +265,14 @@ def boundary_mps_lnz(grid: list, options: BoundaryMPSOptions = BoundaryMPSOption
     grid : list of list of torch.Tensor
         ``grid[i][j] = A[u, l, d, r]``, rows x cols real tensors (module doc
         for the boundary dimensions); may require grad.  Z must be > 0.
+        Tensors with a leading batch shape (..., u, l, d, r) give a batch of
+        networks contracted together (module doc).
     options : BoundaryMPSOptions
 
     Returns
     -------
     lnz : torch.Tensor
-        Scalar ln Z, differentiable to any order.
+        Scalar ln Z (of the batch shape for a batch), differentiable to any order.
     info : BoundaryMPSInfo
 
     Raises
@@ -241,7 +284,7 @@ def boundary_mps_lnz(grid: list, options: BoundaryMPSOptions = BoundaryMPSOption
         far too severe for a sign-changing network).
     """
     _check_grid(grid)
-    mps = [A[0] for A in grid[0]]  # u has dimension 1: M[a=l, p=d, b=r]
+    mps = [A[..., 0, :, :, :] for A in grid[0]]  # u has dimension 1: M[a=l, p=d, b=r]
     lnz = 0.0  # ln of the constants divided out
     dims, errors = [], []
     for i in range(len(grid)):
@@ -253,20 +296,22 @@ def boundary_mps_lnz(grid: list, options: BoundaryMPSOptions = BoundaryMPSOption
             dims.append(max(M.shape[2] for M in mps))
             errors.append(discarded)
     # The last row closed the network: physical legs of dimension 1.
-    v = mps[0][:, 0, :]
+    v = mps[0][..., :, 0, :]
     for M in mps[1:]:
-        v = v @ M[:, 0, :]
-        g = float(torch.linalg.norm(v.detach()))
-        if not 0 < g < math.inf:
-            raise FloatingPointError(
-                f"boundary MPS: closing contraction has norm {g}, so Z = 0 or overflow (chi = {options.chi})"
-            )
-        v = v / g
-        lnz += math.log(g)
-    z = v.reshape(())
-    if not float(z.detach()) > 0:
+        v = v @ M[..., :, 0, :]
+        g = _norm(v, 2)
+        for gb in (g,) if isinstance(g, float) else (float(g.min()), float(g.max())):
+            if not 0 < gb < math.inf:
+                raise FloatingPointError(
+                    f"boundary MPS: closing contraction has norm {gb}, so Z = 0 or overflow (chi = {options.chi})"
+                )
+        v = _scale(v, g, 2)
+        lnz = lnz + _log(g)
+    z = v.reshape(v.shape[:-2])
+    zmin = float(z.detach().min())
+    if not zmin > 0:
         raise FloatingPointError(
-            f"boundary MPS: contraction gave Z = {float(z.detach()):.3g} x exp({lnz:.6g}) "
+            f"boundary MPS: contraction gave Z = {zmin:.3g} x exp(ln g) "
             f"(chi = {options.chi}); increase chi"
         )
     lnz = torch.log(z) + lnz

@@ -10,6 +10,10 @@
     difftn born sample --model model.nc --out samples.nc
     difftn born aggregate --out summary.nc --csv summary.csv model1.nc model2.nc ...
     difftn born figure nll --out nll.png summary1.nc [...]   |   born figure samples --out s.png samples.nc
+    difftn ppeps train --data bas --D 2 --chi 8 --out model.nc [--checkpoint state.pt]
+    difftn ppeps sample --model model.nc --out samples.nc
+    difftn ppeps aggregate --out summary.nc --csv summary.csv model1.nc model2.nc ...
+    difftn ppeps figure nll --out nll.png summary.nc [--born born_summary.nc]   |   ppeps figure samples ...
     difftn spinglass point --L 16 --chi 32 --seed 0 --out point.nc
     difftn spinglass exact --L 16 --seed 0 --out exact.nc
     difftn spinglass aggregate --out summary.nc --csv summary.csv point.nc exact.nc ...
@@ -222,6 +226,67 @@ def _cmd_born_figure(args):
             raise ValueError("born figure samples: give exactly one samples file")
         fig = born_samples(data[0])
     log.info("wrote %s", ", ".join(map(str, save_figure(fig, args.out))))
+
+def _cmd_ppeps_train(args):
+    from .io import write_dataset
+    from .runtime import set_threads
+    from .studies import ppeps
+
+    set_threads(args.threads)
+    if args.data == "bas":
+        settings = {"rows": args.rows, "cols": args.cols}
+    else:
+        settings = {"threshold": args.threshold, "test_fraction": args.test_fraction, "split_seed": args.split_seed}
+    train = {"epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": args.batch_size,
+             "optimizer": args.optimizer, "lr_decay": args.lr_decay, "init_scale": args.init_scale}
+    ds = ppeps.train_point(args.data, args.D, args.chi, settings, train, seed=args.seed, n_samples=args.samples,
+                           checkpoint=args.checkpoint, progress=not args.no_progress, device=args.device,
+                           dtype=args.dtype, config_hash=args.config_hash)
+    write_dataset(ds, args.out)
+    extra = f", test {float(ds.test_nll):.4f}" if "test_nll" in ds else ""
+    if "valid_fraction" in ds:
+        extra += f", {float(ds.valid_fraction):.2%} valid samples"
+    log.info("%s D=%d chi=%d (%d parameters): NLL train %.6f%s (independent pixels %.4f), %.1f s -> %s", args.data,
+             args.D, args.chi, int(ds.parameter_count), float(ds.train_nll), extra, float(ds.baseline_train_nll),
+             ds.attrs["wall_time_s"], args.out)  # fmt: skip
+
+
+def _cmd_ppeps_sample(args):
+    from .io import write_dataset
+    from .runtime import set_threads
+    from .studies import ppeps
+
+    set_threads(args.threads)
+    ds = ppeps.sample_point(args.model, n_samples=args.samples, n_images=args.images, completions=args.completions,
+                            hide=args.hide, seed=args.seed, device=args.device)  # fmt: skip
+    write_dataset(ds, args.out)
+    log.info("%d samples, %d x %d inpaintings -> %s", ds.sizes["sample"], ds.sizes["image"], ds.sizes["completion"],
+             args.out)  # fmt: skip
+
+
+def _cmd_ppeps_aggregate(args):
+    from .io import write_table
+    from .studies import ppeps
+
+    ds = ppeps.aggregate(args.inputs)
+    write_table(ds, args.out, args.csv)
+    log.info("aggregated %d bond dimensions into %s", ds.sizes["D"], args.out)
+
+
+def _cmd_ppeps_figure(args):
+    from .io import read_dataset
+    from .plots import save_figure
+    from .plots_ppeps import ppeps_nll, ppeps_samples
+
+    data = [read_dataset(p) for p in args.inputs]
+    if args.name == "nll":
+        fig = ppeps_nll(data, born=[read_dataset(p) for p in args.born])
+    else:
+        if len(data) != 1:
+            raise ValueError("ppeps figure samples: give exactly one samples file")
+        fig = ppeps_samples(data[0])
+    log.info("wrote %s", ", ".join(map(str, save_figure(fig, args.out))))
+
 def _cmd_spinglass_point(args):
     from .io import write_dataset
     from .runtime import set_threads
@@ -439,6 +504,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="nll: summary files (one panel each); samples: one samples file")
     p.add_argument("--out", required=True, help="PNG file; a PDF is written beside it")
     p.set_defaults(func=_cmd_born_figure)
+
+    pp = sub.add_parser("ppeps", help="positive PEPS generative model: train, sample, aggregate, figures")
+    psub = pp.add_subparsers(dest="stage", required=True)
+    p = psub.add_parser("train", help="NLL training at one bond dimension D and boundary-MPS chi")
+    p.add_argument("--data", choices=DATASETS, required=True, help="bas: bars and stripes; digits: 8x8 digits")
+    p.add_argument("--D", type=_positive_int, required=True, help="PEPS bond dimension")
+    p.add_argument("--chi", type=_positive_int, required=True, help="boundary-MPS bond (exact at D^floor(cols/2))")
+    p.add_argument("--out", required=True, help="model NetCDF file (history, NLLs, the tensors)")
+    p.add_argument("--rows", type=_positive_int, default=4, help="bas: image height")
+    p.add_argument("--cols", type=_positive_int, default=4, help="bas: image width")
+    p.add_argument("--threshold", type=_positive_int, default=8, help="digits: gray level (1..16) counted as 1")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="digits: held-out share in [0, 1)")
+    p.add_argument("--split-seed", type=int, default=0, help="digits: seed of the train/test split")
+    p.add_argument("--epochs", type=int, default=100, help="passes over the training data")
+    p.add_argument("--learning-rate", type=_positive_float, default=0.2, help="Adam step (L-BFGS initial step)")
+    p.add_argument("--batch-size", type=_positive_int, default=100, help="images per Adam step")
+    p.add_argument("--optimizer", choices=["adam", "lbfgs"], default="adam")
+    p.add_argument("--lr-decay", type=_positive_float, default=1.0, help="Adam step factor per epoch, in (0, 1]")
+    p.add_argument("--init-scale", type=_positive_float, default=1.0, help="std of the initial ln P")
+    p.add_argument("--seed", type=int, default=0, help="seed of the start, minibatches and samples")
+    p.add_argument("--samples", type=int, default=10_000, help="exact samples for the sample statistics")
+    p.add_argument("--checkpoint", help="state file saved every epoch; an existing one is resumed")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--config-hash", default="none", help=argparse.SUPPRESS)
+    _add_runtime_args(p)
+    p.set_defaults(func=_cmd_ppeps_train)
+
+    p = psub.add_parser("sample", help="exact samples and inpainting from a model file")
+    p.add_argument("--model", required=True, help="model file from 'difftn ppeps train'")
+    p.add_argument("--out", required=True, help="samples NetCDF file")
+    p.add_argument("--samples", type=int, default=48, help="independent samples")
+    p.add_argument("--images", type=int, default=6, help="images to inpaint")
+    p.add_argument("--completions", type=_positive_int, default=4, help="completions per image")
+    p.add_argument("--hide", choices=HIDE, default="bottom", help="half of each image that is drawn")
+    p.add_argument("--seed", type=int, default=0)
+    _add_runtime_args(p)
+    p.set_defaults(func=_cmd_ppeps_sample)
+
+    p = psub.add_parser("aggregate", help="model files of one data set -> table over D")
+    p.add_argument("inputs", nargs="+", help="model NetCDF files")
+    p.add_argument("--out", required=True, help="output NetCDF file")
+    p.add_argument("--csv", help="also write this CSV table")
+    p.set_defaults(func=_cmd_ppeps_aggregate)
+
+    p = psub.add_parser("figure", help="nll: NLL against parameter count (with --born); samples: samples, inpainting")
+    p.add_argument("name", choices=["nll", "samples"])
+    p.add_argument("inputs", nargs="+", help="nll: ppeps summary files (one panel each); samples: one samples file")
+    p.add_argument("--born", nargs="*", default=[], help="nll: Born-machine summary files on the same data")
+    p.add_argument("--out", required=True, help="PNG file; a PDF is written beside it")
+    p.set_defaults(func=_cmd_ppeps_figure)
     sg = sub.add_parser("spinglass", help="Gaussian spin glass: lnZ and correlations by boundary MPS + AD")
     ssub = sg.add_subparsers(dest="stage", required=True)
 

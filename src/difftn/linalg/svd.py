@@ -2,6 +2,9 @@
 
 Forward: thin SVD ``A = U diag(S) V^T`` (LAPACK via ``torch.linalg.svd``),
 A of shape (m, n), r = min(m, n); U is (m, r), S is (r,), V is (n, r).
+A leading batch shape (..., m, n) decomposes every matrix of the batch at
+once (one batched LAPACK call; the backward is batched matrix algebra), with
+one k for all of them.
 Truncation to k < r returns the leading k triplets, but the autograd node
 keeps all r, so the backward stays exact (it sees the discarded spectrum).
 
@@ -50,7 +53,7 @@ def svd(A: torch.Tensor, k: int | None = None, eps: float = DEFAULT_EPS, *, fact
     Parameters
     ----------
     A : torch.Tensor
-        Real matrix of shape (m, n).
+        Real matrix of shape (m, n), or a batch of them (..., m, n).
     k : int, optional
         Keep only the k largest singular triplets (the backward stays exact).
         ``None`` keeps all r = min(m, n).
@@ -66,20 +69,20 @@ def svd(A: torch.Tensor, k: int | None = None, eps: float = DEFAULT_EPS, *, fact
     -------
     U, S, V : torch.Tensor
         Shapes (m, k), (k,), (n, k) with ``A ~= U @ diag(S) @ V.T``;
-        S is non-negative and descending.
+        S is non-negative and descending (batched: (..., m, k) etc.).
     """
-    if A.dim() != 2:
-        raise ValueError(f"svd expects a matrix, got shape {tuple(A.shape)}")
+    if A.dim() < 2:
+        raise ValueError(f"svd expects a matrix or a batch of matrices, got shape {tuple(A.shape)}")
     if A.is_complex():
         raise TypeError("difftn.linalg.svd supports real matrices only")
     if k is not None and k < 1:
         raise ValueError(f"svd: k must be >= 1, got {k}")
-    r = min(A.shape)
+    r = min(A.shape[-2:])
     k = r if k is None else min(k, r)
     if not (torch.is_grad_enabled() and A.requires_grad):
         # No graph: the leading triplets, without the autograd node's copies.
         U, S, Vh = torch.linalg.svd(A, full_matrices=False) if factors is None else factors
-        return U[:, :k], S[:k], Vh[:k].mT
+        return U[..., :k], S[..., :k], Vh[..., :k, :].mT
     Uk, Sk, Vk, _, _, _ = _SVD.apply(A, eps, k, factors)
     return Uk, Sk, Vk
 
@@ -91,7 +94,7 @@ class _SVD(torch.autograd.Function):
     def forward(ctx, A, eps, k, factors):
         U, S, Vh = torch.linalg.svd(A, full_matrices=False) if factors is None else factors
         V = Vh.mT
-        parts = (U[:, :k], S[:k], V[:, :k], U[:, k:], S[k:], V[:, k:])
+        parts = (U[..., :k], S[..., :k], V[..., :k], U[..., k:], S[..., k:], V[..., k:])
         # Views of the caller's factors when given (a recomputation from
         # stored factors: no copies); fresh tensors otherwise.
         out = (
@@ -118,10 +121,10 @@ class _SVD(torch.autograd.Function):
                 gy = torch.zeros_like(y) if gy is None else gy
                 return torch.cat([x, y], dim), torch.cat([gx, gy], dim)
 
-            U, gU = join(Uk, Ur, gUk, gUr, 1)
-            S, gS = join(Sk, Sr, gSk, gSr, 0)
-            V, gV = join(Vk, Vr, gVk, gVr, 1)
-            gA = svd_backward(U, S, V, Ur[:, :0], Sr[:0], Vr[:, :0], gU, gS, gV, ctx.eps)
+            U, gU = join(Uk, Ur, gUk, gUr, -1)
+            S, gS = join(Sk, Sr, gSk, gSr, -1)
+            V, gV = join(Vk, Vr, gVk, gVr, -1)
+            gA = svd_backward(U, S, V, Ur[..., :0], Sr[..., :0], Vr[..., :0], gU, gS, gV, ctx.eps)
         return gA, None, None, None
 
 
@@ -131,9 +134,9 @@ def svd_backward(Uk, Sk, Vk, Ur, Sr, Vr, gUk, gSk, gVk, eps=DEFAULT_EPS):
     (Uk, Sk, Vk) are the k kept triplets, (Ur, Sr, Vr) the r - k others,
     whose cotangents are zero; ``None`` cotangents are zero too.
     """
-    m, k = Uk.shape
-    n = Vk.shape[0]
-    r = k + Sr.shape[0]
+    m, k = Uk.shape[-2:]
+    n = Vk.shape[-2]
+    r = k + Sr.shape[-1]
     gUk = torch.zeros_like(Uk) if gUk is None else gUk
     gVk = torch.zeros_like(Vk) if gVk is None else gVk
     gSk = torch.zeros_like(Sk) if gSk is None else gSk
@@ -146,13 +149,13 @@ def svd_backward(Uk, Sk, Vk, Ur, Sr, Vr, gUk, gSk, gVk, eps=DEFAULT_EPS):
 
     def fpm(s_i, s_j):  # broadened 1/(s_j - s_i) and 1/(s_j + s_i)
         return (
-            lorentzian(s_j[None, :] - s_i[:, None], eps),
-            lorentzian(s_j[None, :] + s_i[:, None], eps),
+            lorentzian(s_j[..., None, :] - s_i[..., :, None], eps),
+            lorentzian(s_j[..., None, :] + s_i[..., :, None], eps),
         )
 
     a, c = fpm(Sk, Sk)
     off = 1.0 - torch.eye(k, dtype=Sk.dtype, device=Sk.device)
-    B_kk = 0.5 * off * ((a + c) * (Jk - Jk.mT) + (a - c) * (Kk - Kk.mT)) + torch.diag(gSk)
+    B_kk = 0.5 * off * ((a + c) * (Jk - Jk.mT) + (a - c) * (Kk - Kk.mT)) + torch.diag_embed(gSk)
     a, c = fpm(Sr, Sk)  # rows i >= k, columns j < k
     B_rk = 0.5 * ((a + c) * Jr + (a - c) * Kr)
     B_kr = 0.5 * ((a - c) * Jr + (a + c) * Kr).mT
@@ -160,7 +163,7 @@ def svd_backward(Uk, Sk, Vk, Ur, Sr, Vr, gUk, gSk, gVk, eps=DEFAULT_EPS):
     # U B V^T = U_k (B_kk V_k^T + B_kr V_r^T) + (U_r B_rk) V_k^T
     gA = Uk @ (B_kk @ Vk.mT + B_kr @ Vr.mT) + (Ur @ B_rk) @ Vk.mT
 
-    inv_s = lorentzian(Sk, eps)
+    inv_s = lorentzian(Sk, eps)[..., None, :]
     if m > r:  # (1 - U U^T) Ubar S^-1 V^T
         gA = gA + ((gUk - Uk @ Jk - Ur @ Jr) * inv_s) @ Vk.mT
     if n > r:  # U S^-1 Vbar^T (1 - V V^T)

@@ -28,9 +28,16 @@ def effective_cutoff(cutoff: float, dtype: torch.dtype) -> float:
 
 
 def kept_count(s: torch.Tensor, cutoff: float, chi: int | None = None) -> int:
-    """Number of values of the spectrum ``s`` (any order, >= 0) to keep."""
+    """Number of values of the spectrum ``s`` (any order, >= 0) to keep.
+
+    A batch of spectra (..., r) gets one count, the largest over the batch
+    (each spectrum measured against its own largest value).
+    """
     cut = effective_cutoff(cutoff, s.dtype)
-    count = int((s > cut * s.max()).sum()) if cut > 0 else s.numel()
+    if cut > 0:
+        count = int((s > cut * s.max(dim=-1, keepdim=True).values).sum(dim=-1).max()) if s.numel() else 0
+    else:
+        count = s.shape[-1]
     if chi is not None:
         count = min(count, chi)
     return max(count, 1)

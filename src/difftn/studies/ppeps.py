@@ -1,0 +1,202 @@
+"""The positive-PEPS study: p(x) = PEPS(x) / Z on the pixel grid (``difftn.ppeps``).
+
+Stages, each a plain function used by the CLI (as ``studies.born``):
+
+``train_point``  one data set x bond D x boundary-MPS chi: Adam (or L-BFGS)
+                 on the NLL, history, final train/test NLL beside the
+                 independent-pixel baseline, exact-sample statistics, and
+                 the trained tensors (``model.nc``).
+``sample_point`` from a model file: exact samples and inpainting (one half
+                 of each image given, the other drawn from p(hidden | given)).
+``aggregate``    the model files of one data set along D.
+
+Data sets and split: those of ``studies.born`` (``load_data``), so the two
+models are compared on the same images.
+
+Model file: ``theta`` over ``parameter`` holds log P raveled site by site in
+raster order (``difftn.ppeps.model.to_flat``); attributes rows, cols, D, chi.
+"""
+
+import json
+import logging
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .. import runtime
+from ..born import independent_pixel_nll
+from ..boundary_mps import BoundaryMPSOptions
+from ..datasets import is_bars_and_stripes
+from ..io import read_dataset
+from ..ppeps import exact_chi, from_flat, random_ppeps, to_flat
+from ..ppeps.sample import conditional_sample, sample
+from ..ppeps.train import TrainOptions, evaluate_nll, train
+from ..provenance import aggregate_attrs, provenance_attrs
+from .born import DATASETS, HIDE, _hidden_mask, load_data
+
+__all__ = ["MODULES", "DATASETS", "HIDE", "train_point", "load_model", "sample_point", "aggregate"]
+
+log = logging.getLogger(__name__)
+
+#: Library modules whose source determines a positive-PEPS result.
+MODULES = ("difftn.ppeps", "difftn.boundary_mps", "difftn.linalg", "difftn.datasets", "difftn.born",
+           "difftn.studies.born", "difftn.studies.ppeps")
+
+_TRAIN_KEYS = ("epochs", "learning_rate", "batch_size", "optimizer", "lbfgs_iter", "lr_decay", "init_scale")
+
+
+def _var(values, dims, long_name, units="1"):
+    return xr.DataArray(values, dims=dims, attrs={"long_name": long_name, "units": units})
+
+
+def train_point(name: str, D: int, chi: int, settings: dict, train_options: dict, *, seed: int = 0,
+                n_samples: int = 10_000, checkpoint=None, progress: bool = False, device: str = "auto",
+                dtype: str = "float64", config_hash: str = "none") -> xr.Dataset:
+    """Train a positive PEPS on one data set at bond D and boundary-MPS bond chi.
+
+    ``train_options``: keys of ``TrainOptions`` (epochs, learning_rate,
+    batch_size, optimizer, lbfgs_iter, lr_decay) and ``init_scale`` (std of
+    the initial theta, default 1).  ``checkpoint``: resumable state file.
+    Returns NLL history over ``epoch``, final values, baseline, sample
+    statistics and the tensors, with provenance attributes.
+    """
+    if D < 1 or chi < 1 or n_samples < 0:
+        raise ValueError(f"need D >= 1, chi >= 1, n_samples >= 0; got {D}, {chi}, {n_samples}")
+    unknown = set(train_options) - set(_TRAIN_KEYS)
+    if unknown:
+        raise ValueError(f"unknown training options {sorted(unknown)}; allowed: {_TRAIN_KEYS}")
+    dev, dt = runtime.resolve_device(device), runtime.resolve_dtype(dtype)
+    options = TrainOptions(chi=int(chi), seed=seed, **{k: v for k, v in train_options.items() if k != "init_scale"})
+    data = load_data(name, settings)
+    images, test = data["train"], data["test"]
+    rows, cols = data["shape"]
+    bmps = BoundaryMPSOptions(chi=int(chi))
+    with runtime.measure(dev) as cost:
+        model0 = random_ppeps(rows, cols, D, seed=seed, scale=float(train_options.get("init_scale", 1.0)),
+                              dtype=dt, device=dev)
+        model, info = train(model0, torch.as_tensor(images), options,
+                            test_data=None if test is None else torch.as_tensor(test),
+                            checkpoint=checkpoint, progress=progress)
+        x = sample(model, n_samples, options=bmps, seed=seed + 1).cpu().numpy().astype(np.uint8)
+    epochs = np.arange(len(info.nll_train))
+    ds = xr.Dataset(
+        {
+            "train_nll": _var(info.nll_train[-1], (), "training NLL per image after the last epoch", "nat"),
+            "train_nll_history": _var(info.nll_train, ("epoch",), "training NLL per image", "nat"),
+            "elapsed_history": _var(info.elapsed_s, ("epoch",), "wall time since the start of training", "s"),
+            "baseline_train_nll": _var(independent_pixel_nll(images, alpha=1.0), (),
+                                       "independent-pixel model (Laplace), training NLL", "nat"),
+            "theta": _var(to_flat(model).cpu().numpy(), ("parameter",), "ln P, raveled site by site (raster)"),
+            "parameter_count": _var(model.num_parameters(), (), "number of free parameters"),
+            "sample_count": _var(len(x), (), "exact samples drawn for the statistics"),
+        },
+        coords={
+            "D": _var(int(D), (), "PEPS bond dimension"),
+            "epoch": _var(epochs, ("epoch",), "epoch (0: the random start)"),
+        },
+    )  # fmt: skip
+    if test is not None:
+        ds["test_nll"] = _var(info.nll_test[-1], (), "test NLL per image after the last epoch", "nat")
+        ds["test_nll_history"] = _var(info.nll_test, ("epoch",), "test NLL per image", "nat")
+        ds["baseline_test_nll"] = _var(independent_pixel_nll(images, test, alpha=1.0), (),
+                                       "independent-pixel model (Laplace), test NLL", "nat")  # fmt: skip
+    if data["floor"] is not None:
+        ds["nll_floor"] = _var(data["floor"], (), "smallest possible NLL: ln(number of patterns)", "nat")
+    if name == "bas":
+        valid = is_bars_and_stripes(x, rows, cols)
+        ds["valid_fraction"] = _var(float(valid.mean()) if len(x) else np.nan, (), "share of samples that are patterns")
+    parameters = {"data": name, "D": int(D), "chi": int(chi), "seed": seed, "n_samples": n_samples,
+                  "settings": settings, "train": train_options}  # fmt: skip
+    ds.attrs.update({"title": "positive PEPS trained by maximum likelihood", "data": name, "rows": rows,
+                     "cols": cols, "D": int(D), "chi": int(chi), "exact_chi": exact_chi(model), "seed": seed,
+                     "data_settings": json.dumps(settings, sort_keys=True)})  # fmt: skip
+    ds.attrs.update(provenance_attrs(stage="ppeps_train", parameters=parameters, modules=MODULES, device=dev,
+                                     dtype=dt, config_hash=config_hash, **cost))  # fmt: skip
+    return ds
+
+
+def load_model(source, device: str = "cpu", dtype: str = "float64"):
+    """The trained positive PEPS of a model file (path or Dataset): returns (model, Dataset)."""
+    ds = source if isinstance(source, xr.Dataset) else read_dataset(source)
+    if "theta" not in ds:
+        raise ValueError("not a positive-PEPS model file: no variable 'theta'")
+    model = from_flat(int(ds.attrs["rows"]), int(ds.attrs["cols"]), int(ds.attrs["D"]), ds.theta.values,
+                      dtype=runtime.resolve_dtype(dtype), device=runtime.resolve_device(device))  # fmt: skip
+    return model, ds
+
+
+def sample_point(model, *, n_samples: int = 48, n_images: int = 6, completions: int = 4, hide: str = "bottom",
+                 seed: int = 0, device: str = "auto", config_hash: str = "none") -> xr.Dataset:  # fmt: skip
+    """Exact samples and inpainting from a trained model file (as ``studies.born.sample_point``)."""
+    if n_samples < 0 or n_images < 0 or completions < 1:
+        raise ValueError(f"need n_samples >= 0, n_images >= 0, completions >= 1; got {n_samples}, {n_images}, {completions}")
+    dev = runtime.resolve_device(device)
+    peps, meta = load_model(model, device=str(dev))
+    rows, cols, name = int(meta.attrs["rows"]), int(meta.attrs["cols"]), meta.attrs["data"]
+    bmps = BoundaryMPSOptions(chi=int(meta.attrs["chi"]))
+    data = load_data(name, json.loads(meta.attrs["data_settings"]))
+    pool = data["test"] if data["test"] is not None else data["train"]
+    rng = np.random.default_rng(seed)
+    originals = pool[np.sort(rng.choice(len(pool), size=min(n_images, len(pool)), replace=False))]
+    hidden = _hidden_mask(rows, cols, hide)
+    with runtime.measure(dev) as cost:
+        x = sample(peps, n_samples, options=bmps, seed=seed).cpu().numpy().astype(np.uint8)
+        given = np.repeat(originals, completions, axis=0)
+        filled = conditional_sample(peps, torch.as_tensor(given).long(), torch.as_tensor(~hidden.ravel()),
+                                    options=bmps, seed=seed + 1).cpu().numpy().astype(np.uint8)  # fmt: skip
+    k = len(originals)
+    ds = xr.Dataset(
+        {
+            "samples": _var(x.reshape(-1, rows, cols), ("sample", "row", "col"), "independent exact samples"),
+            "inpaint_original": _var(originals.reshape(k, rows, cols), ("image", "row", "col"), "images to inpaint"),
+            "inpaint_hidden": _var(hidden.astype(np.uint8), ("row", "col"), "1: pixel drawn, 0: pixel given"),
+            "inpaint_completion": _var(filled.reshape(k, completions, rows, cols),
+                                       ("image", "completion", "row", "col"),
+                                       "samples of the hidden half given the other half"),
+        },
+        coords={"D": meta.D},
+    )  # fmt: skip
+    if name == "bas":
+        ds["sample_valid"] = _var(is_bars_and_stripes(x, rows, cols).astype(np.uint8), ("sample",), "1: valid pattern")
+    ds.attrs.update({"title": "positive PEPS samples and inpainting", "data": name, "rows": rows, "cols": cols,
+                     "hide": hide, "model_source_hash": meta.attrs.get("source_hash", "unknown")})  # fmt: skip
+    ds.attrs.update(provenance_attrs(stage="ppeps_sample", parameters={"n_samples": n_samples, "n_images": n_images,
+                                     "completions": completions, "hide": hide, "seed": seed, "D": int(meta.D),
+                                     "data": name}, modules=MODULES, device=dev, dtype=peps.params[0][0].dtype,
+                                     config_hash=config_hash, **cost))  # fmt: skip
+    return ds
+
+
+_SUMMARY = ("train_nll", "test_nll", "valid_fraction", "parameter_count")
+_CONSTANT = ("baseline_train_nll", "baseline_test_nll", "nll_floor")
+
+
+def aggregate(paths) -> xr.Dataset:
+    """Model files of one data set along ``D`` (sorted): final NLLs, parameter counts, costs, baseline."""
+    with runtime.measure() as read_cost:
+        points = [read_dataset(p) for p in paths]
+    if not points:
+        raise ValueError("aggregate: no input files")
+    keys = {(ds.attrs["data"], ds.attrs["data_settings"]) for ds in points}
+    if len(keys) != 1:
+        raise ValueError(f"aggregate: files mix data sets or settings {sorted(keys)}")
+    bonds = [int(ds.D) for ds in points]
+    if len(set(bonds)) != len(bonds):
+        raise ValueError(f"aggregate: the same D appears twice in {sorted(bonds)}")
+    points = [points[i] for i in np.argsort(bonds)]
+    first = points[0]
+    out = xr.Dataset(coords={"D": _var(sorted(bonds), ("D",), "PEPS bond dimension")})
+    for name in _SUMMARY:
+        if name in first:
+            out[name] = xr.DataArray([ds[name].values[()] for ds in points], dims="D", attrs=first[name].attrs)
+    out["chi"] = _var([int(ds.attrs["chi"]) for ds in points], "D", "boundary-MPS bond")
+    for key in ("wall_time_s", "peak_memory_mb"):
+        out[key] = _var([float(ds.attrs[key]) for ds in points], "D", f"{key} of the training stage")
+    for name in _CONSTANT:
+        if name in first:
+            out[name] = first[name].drop_vars("D", errors="ignore")
+    out.attrs = {k: first.attrs[k] for k in ("data", "rows", "cols", "data_settings") if k in first.attrs}
+    out.attrs["title"] = f"positive PEPS NLL against the bond dimension ({first.attrs['data']})"
+    out.attrs.update(aggregate_attrs(points, stage="ppeps_aggregate", modules=MODULES, **read_cost))
+    return out
