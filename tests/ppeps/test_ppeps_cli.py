@@ -35,6 +35,10 @@ def test_train_sample_aggregate_figures(tmp_path):
     assert (tmp_path / "nll.png").exists() and (tmp_path / "s.png").exists()
 
 
-def test_bad_arguments_are_usage_errors():
-    with pytest.raises(SystemExit, match="2"):
-        main(["ppeps", "train", "--data", "bas", "--D", "0", "--chi", "4", "--out", "x.nc"])
+def test_bad_arguments_are_usage_errors(tmp_path, capsys):
+    out = tmp_path / "x.nc"
+    with pytest.raises(SystemExit, match="^2$"):  # argparse: usage error, exit code 2
+        main(["ppeps", "train", "--data", "bas", "--D", "0", "--chi", "4", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "argument --D: must be an integer >= 1, got 0" in err
+    assert not out.exists()
