@@ -77,7 +77,7 @@ def check(path: Path) -> list[str]:
         ok = path.read_bytes()[:5] == b"%PDF-" and size > 5_000
         return [] if ok else [f"not a PDF figure of some size ({size} bytes)"]
     if path.suffix == ".nc":
-        from difftn.io import read_dataset
+        from difftn.infra.io import read_dataset
 
         ds = read_dataset(path)
         problems = [p for name, var in ds.data_vars.items() for p in _finite_problems(name, var.values)]

@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
 
-import difftn.ctmrg as ct  # noqa: E402
-from difftn.ipeps import double_layer, evaluate, identity_boundary, prepare  # noqa: E402
+import difftn.contract.ctmrg as ct  # noqa: E402
+from difftn.methods.ipeps import double_layer, evaluate, identity_boundary, prepare  # noqa: E402
 from difftn.linalg import partial_eigh  # noqa: E402
 from difftn.models.heisenberg import bond_hamiltonian  # noqa: E402
 from difftn.studies.heisenberg import random_tensor, read_json_tensor  # noqa: E402

@@ -30,8 +30,8 @@ def child_memory(cfg):
     import torch
 
     torch.set_num_threads(cfg["threads"])
-    from difftn.ctmrg import CTMRGOptions
-    from difftn.ipeps import evaluate
+    from difftn.contract.ctmrg import CTMRGOptions
+    from difftn.methods.ipeps import evaluate
     from difftn.models.heisenberg import bond_hamiltonian
     from difftn.studies.heisenberg import random_tensor
 
@@ -61,8 +61,8 @@ def child_optimize(cfg):
     out.unlink(missing_ok=True)
     start = time.perf_counter()
     state = heisenberg.optimize(cfg["D"], cfg["chi"], out, init=cfg["init"], seed=cfg["seed"],
-                                ctm={"tol": 1e-10, "max_iter": 200, "grad_mode": cfg["mode"]},
-                                lbfgs={"max_iter": cfg["max_iter"]}, device="cpu", progress=False)  # fmt: skip
+                                ctm_tol=1e-10, ctm_max_iter=200, grad_mode=cfg["mode"],
+                                max_iter=cfg["max_iter"], device="cpu", progress=False)  # fmt: skip
     energy, elapsed = state.energy.values, state.elapsed_s.values
     reach = {}
     for threshold in cfg["thresholds"]:

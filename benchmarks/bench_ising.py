@@ -31,14 +31,14 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 def run_child(config: dict) -> dict:
     """One configuration, in this (fresh) process: times, memory, values.
 
-    The computation of ``difftn.models.ising.trg_observables``, written out to
+    The computation of ``difftn.methods.thermodynamics.trg_observables``, written out to
     time its three passes and to choose the symmetry.
     """
     import torch
 
     torch.set_num_threads(config["threads"])
     from difftn.models.ising import exact_energy, exact_lnz, exact_specific_heat, ising_tensor
-    from difftn.trg import TRGOptions, trg_lnz
+    from difftn.contract.trg import TRGOptions, trg_lnz
 
     base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     beta = config["beta"]

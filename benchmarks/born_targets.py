@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from difftn.born import (
+from difftn.methods.born import (
     GradientOptions,
     SweepOptions,
     independent_pixel_nll,
@@ -31,7 +31,7 @@ from difftn.born import (
     train_gradient,
     train_sweeps,
 )
-from difftn.datasets import bars_and_stripes, digits, is_bars_and_stripes
+from difftn.data.datasets import bars_and_stripes, digits, is_bars_and_stripes
 
 
 def bas(args):

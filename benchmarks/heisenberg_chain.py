@@ -30,7 +30,7 @@ def main():
     logging.basicConfig(level=logging.WARNING)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    ctm = {"tol": 1e-10, "max_iter": 200, "grad_mode": "fixed_point"}
+    ctm = {"ctm_tol": 1e-10, "ctm_max_iter": 200, "grad_mode": "fixed_point"}
     start = time.perf_counter()
     stages = [
         ("D2_chi20", 2, 20, None, {}, 100),
@@ -40,8 +40,8 @@ def main():
     for name, D, chi, init, extra, max_iter in stages:
         path = out / f"{name}.nc"
         path.unlink(missing_ok=True)
-        ds = heisenberg.optimize(D, chi, path, init=out / f"{init}.nc" if init else None, seed=0, ctm=ctm,
-                                 lbfgs={"max_iter": max_iter, "tolerance_grad": 1e-7}, device="cpu", progress=False,
+        ds = heisenberg.optimize(D, chi, path, init=out / f"{init}.nc" if init else None, seed=0, **ctm,
+                                 max_iter=max_iter, tol_grad=1e-7, device="cpu", progress=False,
                                  **extra)  # fmt: skip
         e, t = ds.energy.values, ds.elapsed_s.values
         reach = {thr: (round(float(t[np.argmax(e <= thr)]), 1) if (e <= thr).any() else None)

@@ -13,7 +13,8 @@ import time
 import numpy as np
 import torch
 
-from difftn.models.ising import BETA_C, exact_energy, exact_lnz, exact_specific_heat, trg_observables
+from difftn.models.ising import BETA_C, exact_energy, exact_lnz, exact_specific_heat
+from difftn.methods.thermodynamics import trg_observables
 
 
 def main():

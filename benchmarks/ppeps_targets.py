@@ -24,11 +24,11 @@ import time
 
 import torch
 
-from difftn.born import SweepOptions, independent_pixel_nll, random_mps, train_sweeps
-from difftn.boundary_mps import BoundaryMPSOptions
-from difftn.datasets import digits
-from difftn.ppeps import log_partition, log_peps, nll, random_ppeps
-from difftn.ppeps.train import TrainOptions, evaluate_nll, train
+from difftn.methods.born import SweepOptions, independent_pixel_nll, random_mps, train_sweeps
+from difftn.contract.boundary_mps import BoundaryMPSOptions
+from difftn.data.datasets import digits
+from difftn.methods.ppeps import log_partition, log_peps, nll, random_ppeps
+from difftn.methods.ppeps.train import TrainOptions, evaluate_nll, train
 
 
 def emit(**record):

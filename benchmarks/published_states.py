@@ -41,9 +41,9 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(args.threads)
-    import difftn.ctmrg as ct
-    from difftn.ctmrg import CTMRGOptions, ctmrg
-    from difftn.ipeps import bond_energy, bond_rdm, double_layer, identity_boundary, prepare, site_magnetization
+    import difftn.contract.ctmrg as ct
+    from difftn.contract.ctmrg import CTMRGOptions, ctmrg
+    from difftn.methods.ipeps import bond_energy, bond_rdm, double_layer, identity_boundary, prepare, site_magnetization
     from difftn.models.heisenberg import bond_hamiltonian
     from difftn.studies.heisenberg import read_json_tensor
 

@@ -19,9 +19,10 @@ import time
 import numpy as np
 import torch
 
-from difftn import design as tfim
-from difftn import inverse_ising as inv
-from difftn.boundary_mps import BoundaryMPSOptions
+from difftn.methods import spinglass_solver as solver
+from difftn.models import tfim
+from difftn.methods import inverse_ising as inv
+from difftn.contract.boundary_mps import BoundaryMPSOptions
 from difftn.models import spinglass as sg
 from difftn.studies.inverse_ising import sample_generator
 
@@ -36,7 +37,7 @@ def enumeration(args):
             m = sg.random_spin_glass(4, seed, field_std=field_std)
             exact = sg.enumerate_moments(m)
             for chi in (2, 3, 4, 8):
-                r = sg.mps_observables(m, BoundaryMPSOptions(chi=chi))
+                r = solver.mps_observables(m, BoundaryMPSOptions(chi=chi))
                 emit(test="4x4", seed=seed, field_std=field_std, chi=chi,
                      lnz_error=r["lnz"] - float(exact["lnz"]),
                      correlation_error=float((r["correlations"] - exact["correlations"]).abs().max()),
@@ -57,7 +58,7 @@ def convergence(args):
         results = {}
         for chi in args.chi:
             start = time.perf_counter()
-            r = sg.mps_observables(m, BoundaryMPSOptions(chi=chi))
+            r = solver.mps_observables(m, BoundaryMPSOptions(chi=chi))
             results[chi] = (r["lnz"], r["correlations"], r["info"].max_truncation_error, time.perf_counter() - start,
                             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # fmt: skip
         if reference is None:

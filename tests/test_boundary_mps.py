@@ -1,4 +1,4 @@
-"""Tests of difftn.boundary_mps: exact contraction against a direct einsum of
+"""Tests of difftn.contract.boundary_mps: exact contraction against a direct einsum of
 the whole network, MPS compression (exact at full rank, optimal truncation),
 scale bookkeeping without overflow, and clear errors."""
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.autograd import gradcheck
 
-from difftn.boundary_mps import BoundaryMPSOptions, boundary_mps_lnz, compress
+from difftn.contract.boundary_mps import BoundaryMPSOptions, boundary_mps_lnz, compress
 
 DT = torch.float64
 

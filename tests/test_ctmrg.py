@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from difftn.ctmrg import CTMRGOptions, ctmrg, ctmrg_step, lnz_per_site, site_expectation
-from difftn.ipeps import evaluate
+from difftn.contract.ctmrg import CTMRGOptions, ctmrg, ctmrg_step, lnz_per_site, site_expectation
+from difftn.methods.ipeps import evaluate
 from difftn.models import ising
 from difftn.models.heisenberg import bond_hamiltonian
 
@@ -129,8 +129,8 @@ def test_fixed_point_memory_does_not_grow_with_iterations(random_D2):
 
 def test_separate_ket_and_bra_layers_give_the_double_layer_step():
     """Graph-free steps of a registered double layer contract A's layers one at a time: same C', same step."""
-    from difftn.ctmrg import _registered_layers, enlarged_corner
-    from difftn.ipeps import double_layer, identity_boundary, prepare
+    from difftn.contract.ctmrg import _registered_layers, enlarged_corner
+    from difftn.methods.ipeps import double_layer, identity_boundary, prepare
     from difftn.studies.heisenberg import random_tensor
 
     A = prepare(random_tensor(3, seed=7))
@@ -150,7 +150,7 @@ def test_separate_ket_and_bra_layers_give_the_double_layer_step():
 
 def test_fixed_point_gradient_after_a_partial_eigensolver_forward(random_D2, monkeypatch):
     """The graph-free forward with the partial eigensolver feeds the fixed-point backward the same x*."""
-    import difftn.ctmrg as ct
+    import difftn.contract.ctmrg as ct
 
     monkeypatch.setattr(ct, "PARTIAL_MIN_N", 0)  # D=2, chi=16: n = 64 would otherwise take the full eigh
     served = []

@@ -5,9 +5,9 @@ import logging
 import pytest
 import torch
 
-from difftn.ctmrg import CTMRGOptions, _match_gauge, ctmrg
-from difftn.fixedpoint import FixedPointError
-from difftn.ipeps import double_layer, identity_boundary, prepare
+from difftn.contract.ctmrg import CTMRGOptions, _match_gauge, ctmrg
+from difftn.contract.fixedpoint import FixedPointError
+from difftn.methods.ipeps import double_layer, identity_boundary, prepare
 from difftn.linalg import gmres, polar
 from difftn.studies.heisenberg import random_tensor
 
@@ -75,7 +75,7 @@ def test_unreachable_adjoint_tolerance_raises():
 
 def test_unconverged_fixed_point_mode_falls_back_to_checkpoint_and_says_so(caplog):
     T = _random_T()
-    with caplog.at_level(logging.WARNING, logger="difftn.ctmrg"):
+    with caplog.at_level(logging.WARNING, logger="difftn.contract.ctmrg"):
         C, E, info = ctmrg(T, CTMRGOptions(chi=8, tol=1e-14, max_iter=4), boundary=identity_boundary(2))
     assert not info.converged and info.grad_mode == "checkpoint"
     assert "no element-wise fixed point" in caplog.text

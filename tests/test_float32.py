@@ -10,8 +10,8 @@ differences below are float32 rounding, not convergence.
 import pytest
 import torch
 
-from difftn.ctmrg import CTMRGOptions
-from difftn.ipeps import evaluate
+from difftn.contract.ctmrg import CTMRGOptions
+from difftn.methods.ipeps import evaluate
 from difftn.models.heisenberg import bond_hamiltonian
 from difftn.studies import heisenberg
 from difftn.studies.heisenberg import random_tensor
@@ -49,13 +49,13 @@ def test_ctmrg_gradient_float32_matches_float64():
 
 def test_study_optimize_and_measure_in_float32(tmp_path):
     state = tmp_path / "d2.nc"
-    ctm = {"tol": TOL32, "max_iter": 200, "grad_mode": "fixed_point"}
-    ds = heisenberg.optimize(2, CHI, state, seed=0, ctm=ctm, lbfgs={"max_iter": 1}, device="cpu", dtype="float32",
+    ctm = {"ctm_tol": TOL32, "ctm_max_iter": 200, "grad_mode": "fixed_point"}
+    ds = heisenberg.optimize(2, CHI, state, seed=0, **ctm, max_iter=1, device="cpu", dtype="float32",
                              progress=False)  # fmt: skip
     assert ds.attrs["dtype"] == "float32" and ds.A.dtype == "float32"
     assert int(ds.ctm_converged.values.min()) == 1
-    m32 = heisenberg.measure(state, CHI, ctm={"tol": TOL32}, device="cpu", dtype="float32")
-    m64 = heisenberg.measure(state, CHI, ctm={"tol": 1e-12, "max_iter": 1000}, device="cpu", dtype="float64")
+    m32 = heisenberg.measure(state, CHI, ctm_tol=TOL32, device="cpu", dtype="float32")
+    m64 = heisenberg.measure(state, CHI, ctm_tol=1e-12, ctm_max_iter=1000, device="cpu", dtype="float64")
     assert m32.attrs["dtype"] == "float32" and m64.attrs["dtype"] == "float64"
     # Same state in both precisions: measured 3.5e-7 for E (-0.59), 1.2e-8 for m
     # (float32 spacing at 0.5 is 6e-8; other states above: up to 1.8e-7).

@@ -15,11 +15,12 @@ other summation order and still catches a wrong number.
 import pytest
 import torch
 
-from difftn.ctmrg import CTMRGOptions
-from difftn.ipeps import evaluate
+from difftn.contract.ctmrg import CTMRGOptions
+from difftn.methods.ipeps import evaluate
+from difftn.methods.thermodynamics import trg_observables
 from difftn.models import ising
 from difftn.models.heisenberg import bond_hamiltonian
-from difftn.runtime import resolve_device
+from difftn.infra.runtime import resolve_device
 
 RTOL = 1e-10
 
@@ -36,8 +37,8 @@ def cuda():
 @pytest.mark.gpu
 def test_trg_point_cuda_matches_cpu(cuda):
     beta, chi, steps = 0.40, 16, 20
-    cpu = ising.trg_observables(beta, chi, steps, dtype=torch.float64, device=torch.device("cpu"))
-    gpu = ising.trg_observables(beta, chi, steps, dtype=torch.float64, device=cuda)
+    cpu = trg_observables(beta, chi, steps, dtype=torch.float64, device=torch.device("cpu"))
+    gpu = trg_observables(beta, chi, steps, dtype=torch.float64, device=cuda)
     for name in ("lnz", "energy", "specific_heat"):
         assert gpu[name] == pytest.approx(cpu[name], rel=RTOL, abs=0), name
     # The point itself against Onsager (chi = 16, 20 steps; measured on the CPU:

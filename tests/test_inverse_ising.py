@@ -1,4 +1,4 @@
-"""Tests of difftn.inverse_ising: couplings recovered from exact moments (the
+"""Tests of difftn.methods.inverse_ising: couplings recovered from exact moments (the
 4 x 4 target), fields too, the ridge stationarity condition, the Fisher
 information by second-order AD against enumeration and in closed form, the
 1/sqrt(N) law from exact samples, and the study stages."""
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from difftn import inverse_ising as inv
-from difftn.boundary_mps import BoundaryMPSOptions
-from difftn.io import read_dataset, write_dataset
+from difftn.methods import inverse_ising as inv
+from difftn.contract.boundary_mps import BoundaryMPSOptions
+from difftn.infra.io import read_dataset, write_dataset
 from difftn.models import spinglass as sg
 from difftn.studies import inverse_ising as study
 
@@ -109,7 +109,7 @@ def test_saturated_correlation_warns(caplog):
     c = torch.full((4,), 0.2, dtype=DT)
     c[0] = 1.0
     lbfgs = inv.LBFGSOptions(max_iter=3, tolerance_change=1e-300)
-    with caplog.at_level(logging.WARNING, logger="difftn.inverse_ising"):
+    with caplog.at_level(logging.WARNING, logger="difftn.methods.inverse_ising"):
         _, info = inv.fit_couplings(c, (2, 2), method="transfer", lbfgs=lbfgs)
     assert info.saturated == 1 and "infinite" in caplog.text
 
@@ -132,17 +132,18 @@ def test_bad_fit_inputs_are_rejected(kwargs, match):
 
 def test_study_stages_and_aggregate(tmp_path):
     kw = dict(coupling_std=0.5, method="mps", chi=4)
-    exact = study.compute_exact_point(3, 0, **kw)
+    fit = study.FitSettings(L=3, seed=0, **kw)
+    exact = study.compute_exact_point(fit)
     # Measured 8.9e-9 and 1.0e-15.
     assert float(exact.max_error) < 1e-7 and float(exact.fisher_error) < 1e-14
     write_dataset(exact, tmp_path / "exact.nc")
     paths = [tmp_path / "exact.nc"]
     for N in (200, 20_000):
-        ds = study.compute_samples_point(N, 3, 0, repeats=2, **kw)
+        ds = study.compute_samples_point(N, fit, repeats=2)
         assert ds.sizes["repeat"] == 2 and int(ds.N) == N
         write_dataset(ds, tmp_path / f"N{N}.nc")
         paths.append(tmp_path / f"N{N}.nc")
-    again = study.compute_samples_point(200, 3, 0, repeats=2, **kw)  # same seeds, same samples, same fits
+    again = study.compute_samples_point(200, fit, repeats=2)  # same seeds, same samples, same fits
     np.testing.assert_array_equal(again.coupling_fit.values, read_dataset(paths[1]).coupling_fit.values)
     table = study.aggregate(paths)
     assert list(table.N.values) == [200, 20_000]
@@ -154,9 +155,9 @@ def test_study_stages_and_aggregate(tmp_path):
     assert 5 < ratio < 20
     assert -0.65 < table.attrs["slope"] < -0.35
     np.testing.assert_allclose(table.cramer_rao.values, float(exact.cramer_rao_rms) / np.sqrt([200, 20_000]))
-    other = study.compute_samples_point(200, 3, 1, repeats=1, **kw)
+    other = study.compute_samples_point(200, study.FitSettings(L=3, seed=1, **kw), repeats=1)
     write_dataset(other, tmp_path / "other.nc")
     with pytest.raises(ValueError, match="another instance"):
         study.aggregate([paths[0], tmp_path / "other.nc"])
     with pytest.raises(ValueError, match="L\\*L <= 20"):
-        study.compute_exact_point(5, 0)
+        study.compute_exact_point(study.FitSettings(L=5, seed=0))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from difftn.io import FORMAT_VERSION, ResultFileError, read_dataset, write_dataset
+from difftn.infra.io import FORMAT_VERSION, ResultFileError, read_dataset, write_dataset
 
 
 def _dataset():

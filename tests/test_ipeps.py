@@ -5,10 +5,10 @@ import itertools
 import pytest
 import torch
 
-from difftn.ctmrg import CTMRGOptions
-from difftn.ipeps import evaluate, symmetrize, two_site_rdm
+from difftn.contract.ctmrg import CTMRGOptions
+from difftn.methods.ipeps import evaluate, symmetrize, two_site_rdm
 from difftn.models.heisenberg import bond_hamiltonian
-from difftn.reference import QMC_ENERGY, QMC_ENERGY_ERROR
+from difftn.data.reference import QMC_ENERGY, QMC_ENERGY_ERROR
 from difftn.studies.heisenberg import pad_env, pad_tensor, random_tensor
 
 

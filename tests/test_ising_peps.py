@@ -13,8 +13,8 @@ beta_c.
 import pytest
 import torch
 
-from difftn.ctmrg import CTMRGOptions, ctmrg
-from difftn.ipeps import double_layer, evaluate, identity_boundary, two_site_rdm
+from difftn.contract.ctmrg import CTMRGOptions, ctmrg
+from difftn.methods.ipeps import double_layer, evaluate, identity_boundary, two_site_rdm
 from difftn.models import ising
 from difftn.models.heisenberg import bond_hamiltonian
 from difftn.studies.heisenberg import random_tensor

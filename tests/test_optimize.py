@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from difftn.cli import main
-from difftn.io import read_dataset
-from difftn.optimize import LBFGSOptions
-from difftn.reference import QMC_ENERGY, QMC_ENERGY_ERROR
+from difftn.infra.io import read_dataset
+from difftn.methods.optimize import LBFGSOptions
+from difftn.data.reference import QMC_ENERGY, QMC_ENERGY_ERROR
 from difftn.studies import heisenberg
 
-CTM = {"tol": 1e-10, "max_iter": 200, "grad_mode": "fixed_point"}
+CTM = {"ctm_tol": 1e-10, "ctm_max_iter": 200, "grad_mode": "fixed_point"}
 # Best known D = 2 single-site C4v state (Hasik, Poilblanc, Becca, SciPost Phys.
 # 10, 012 (2021), data set at chi = 16 ... 192): E and m are chi-independent to
 # 1e-15 from chi = 16 on, and our estimator reproduces them for the published
@@ -22,7 +22,7 @@ EXACT_LOWER = QMC_ENERGY - QMC_ENERGY_ERROR
 @pytest.fixture(scope="module")
 def d2_state(tmp_path_factory):
     out = tmp_path_factory.mktemp("d2") / "state.nc"
-    heisenberg.optimize(2, 20, out, seed=0, ctm=CTM, lbfgs={"max_iter": 80}, device="cpu", progress=False)
+    heisenberg.optimize(2, 20, out, seed=0, **CTM, max_iter=80, device="cpu", progress=False)
     return out
 
 
@@ -59,12 +59,12 @@ def test_measure_at_larger_chi(d2_state, tmp_path):
 
 
 def test_resume_equals_uninterrupted_run(tmp_path):
-    common = dict(seed=3, ctm=CTM, device="cpu", progress=False)
-    whole = heisenberg.optimize(2, 12, tmp_path / "whole.nc", lbfgs={"max_iter": 8}, **common)
+    common = dict(seed=3, **CTM, device="cpu", progress=False)
+    whole = heisenberg.optimize(2, 12, tmp_path / "whole.nc", max_iter=8, **common)
     part = tmp_path / "part.nc"
-    first = heisenberg.optimize(2, 12, part, lbfgs={"max_iter": 4}, **common)
+    first = heisenberg.optimize(2, 12, part, max_iter=4, **common)
     assert int(first.attrs["iteration"]) == 4
-    resumed = heisenberg.optimize(2, 12, part, resume=True, lbfgs={"max_iter": 8}, **common)
+    resumed = heisenberg.optimize(2, 12, part, resume=True, max_iter=8, **common)
     assert int(resumed.attrs["iteration"]) == int(whole.attrs["iteration"])
     # Resume restores the optimizer exactly: measured identical bit for bit.
     np.testing.assert_allclose(resumed.energy.values, whole.energy.values, rtol=0, atol=1e-12)
@@ -73,7 +73,7 @@ def test_resume_equals_uninterrupted_run(tmp_path):
 
 def test_start_from_smaller_d(d2_state, tmp_path):
     out = tmp_path / "d3.nc"
-    state = heisenberg.optimize(3, 20, out, init=d2_state, seed=1, ctm=CTM, lbfgs={"max_iter": 3},
+    state = heisenberg.optimize(3, 20, out, init=d2_state, seed=1, **CTM, max_iter=3,
                                 device="cpu", progress=False)  # fmt: skip
     d2_energy = heisenberg.load_state(d2_state).energy.values[-1]
     assert state.A.shape == (2, 3, 3, 3, 3)

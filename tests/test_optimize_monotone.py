@@ -1,4 +1,4 @@
-"""L-BFGS never accepts an iteration that raises the loss (difftn.optimize.minimize).
+"""L-BFGS never accepts an iteration that raises the loss (difftn.methods.optimize.minimize).
 
 A failed iteration (no step, or a loss rise above rounding) restores its start
 point and drops the curvature history; a failed steepest-descent iteration
@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from difftn.ctmrg import CTMRGOptions
-from difftn.ipeps import evaluate
+from difftn.contract.ctmrg import CTMRGOptions
+from difftn.methods.ipeps import evaluate
 from difftn.models.heisenberg import bond_hamiltonian
-from difftn.optimize import LBFGSOptions, minimize
+from difftn.methods.optimize import LBFGSOptions, minimize
 from difftn.studies import heisenberg
 
 CURVATURES = (1.0, 30.0)
@@ -45,7 +45,7 @@ def test_no_descent_direction_stops_with_line_search_failed(caplog):
         return 2 * (x.detach() ** 2).sum() - (x**2).sum()
 
     x0 = torch.tensor([1.0, -0.5, 0.25], dtype=torch.float64)
-    with caplog.at_level(logging.WARNING, logger="difftn.optimize"):
+    with caplog.at_level(logging.WARNING, logger="difftn.methods.optimize"):
         x, stop, rows = _run(objective, x0, LBFGSOptions(max_iter=10))
     assert stop == "line search failed"
     assert "iteration 1: line search took no step" in caplog.text
@@ -75,7 +75,7 @@ def test_raised_loss_at_the_accepted_point_is_not_accepted(caplog):
 
     x0 = torch.tensor([1.0], dtype=torch.float64)
     options = LBFGSOptions(max_iter=4, lr=0.01, max_evals_per_iter=3)
-    with caplog.at_level(logging.WARNING, logger="difftn.optimize"):
+    with caplog.at_level(logging.WARNING, logger="difftn.methods.optimize"):
         x, stop, rows = _run(objective, x0, options)
     assert [row["loss"] for row in rows] == [-1.0]  # before the fix: -0.01, then on from 1.01
     assert "iteration 1: line search raised the loss (loss -1.000000000000 -> -0.010000000000)" in caplog.text
@@ -103,7 +103,7 @@ def poisoned_snapshot():
 def test_failed_iteration_restarts_with_steepest_descent(poisoned_snapshot, caplog):
     x0, snap = poisoned_snapshot
     options = LBFGSOptions(max_iter=10)
-    with caplog.at_level(logging.WARNING, logger="difftn.optimize"):
+    with caplog.at_level(logging.WARNING, logger="difftn.methods.optimize"):
         x, stop, rows = _run(_quadratic, x0, options, snapshot=snap)
     assert "iteration 1: line search took no step" in caplog.text
     assert "steepest-descent restart" in caplog.text
@@ -134,10 +134,10 @@ def test_resume_after_a_failed_iteration_is_exact(poisoned_snapshot):
 
 
 def test_heisenberg_seed3_energies_never_rise(tmp_path):
-    ctm = {"tol": 1e-10, "max_iter": 200, "grad_mode": "fixed_point"}
+    ctm = {"ctm_tol": 1e-10, "ctm_max_iter": 200, "grad_mode": "fixed_point"}
     # The 2x1 (bond) estimator: the energy landscape in which this failure was found.
-    common = dict(seed=3, ctm=ctm, device="cpu", progress=False, estimator="bond")
-    state = heisenberg.optimize(2, 12, tmp_path / "s3.nc", lbfgs={"max_iter": 6}, **common)
+    common = dict(seed=3, **ctm, device="cpu", progress=False, estimator="bond")
+    state = heisenberg.optimize(2, 12, tmp_path / "s3.nc", max_iter=6, **common)
     energy = state.energy.values
     # Iteration 2 fails (its line search finds no point below -0.5979084) and
     # is restarted; before the fix it was accepted at -0.5977249.  Measured:
@@ -151,15 +151,15 @@ def test_heisenberg_seed3_energies_never_rise(tmp_path):
     # at the iteration-1 tensor), the spurious fixed point was 1.8e-4 off.
     with torch.no_grad():
         A = torch.as_tensor(state.A.values)
-        cold, _, _, info = evaluate(A, bond_hamiltonian(rotated=True, dtype=torch.float64), CTMRGOptions(chi=12, **ctm),
+        cold, _, _, info = evaluate(A, bond_hamiltonian(rotated=True, dtype=torch.float64), CTMRGOptions(chi=12, tol=ctm["ctm_tol"], max_iter=ctm["ctm_max_iter"]),
                                     estimator="bond")  # fmt: skip
     assert info.converged
     assert float(cold) == pytest.approx(energy[-1], rel=0, abs=1e-12)
     # Stopped right after the failed iteration and resumed (the loaded point's
     # environment is the warm start of the restart): measured identical bit for bit.
     part = tmp_path / "part.nc"
-    heisenberg.optimize(2, 12, part, lbfgs={"max_iter": 2}, **common)
-    resumed = heisenberg.optimize(2, 12, part, resume=True, lbfgs={"max_iter": 6}, **common)
+    heisenberg.optimize(2, 12, part, max_iter=2, **common)
+    resumed = heisenberg.optimize(2, 12, part, resume=True, max_iter=6, **common)
     np.testing.assert_array_equal(resumed.energy.values, energy)
     np.testing.assert_array_equal(resumed.A.values, state.A.values)
     np.testing.assert_array_equal(resumed.magnetization.values, state.magnetization.values)

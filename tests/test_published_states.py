@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from difftn.ctmrg import CTMRGOptions, ctmrg
-from difftn.ipeps import (bond_energy, bond_rdm, double_layer, evaluate, identity_boundary, plaquette_rdm, prepare,
+from difftn.contract.ctmrg import CTMRGOptions, ctmrg
+from difftn.methods.ipeps import (bond_energy, bond_rdm, double_layer, evaluate, identity_boundary, plaquette_rdm, prepare,
                           site_magnetization)  # fmt: skip
 from difftn.models.heisenberg import bond_hamiltonian
 from difftn.studies.heisenberg import measure, random_tensor, read_json_tensor
@@ -59,7 +59,7 @@ def test_bond_estimator_stays_selectable_and_differs_at_finite_chi():
 
 def test_measure_reads_a_published_json_state():
     path, listed = _published(2)
-    ds = measure(path, 16, ctm={"tol": 1e-12, "max_iter": 300}, device="cpu")
+    ds = measure(path, 16, ctm_tol=1e-12, ctm_max_iter=300, device="cpu")
     assert float(ds.energy) == pytest.approx(listed[16][0], abs=1e-13)  # measured 1e-16
     assert float(ds.magnetization) == pytest.approx(listed[16][1], abs=1e-13)  # measured 6e-15
     assert ds.attrs["estimator"] == "plaquette"
@@ -94,7 +94,7 @@ def test_plaquette_energy_gradient_matches_finite_differences():
 
 def test_cli_measures_a_published_state_with_either_estimator(tmp_path):
     from difftn.cli import main
-    from difftn.io import read_dataset
+    from difftn.infra.io import read_dataset
 
     path, listed = _published(2)
     for estimator in ("plaquette", "bond"):
@@ -110,7 +110,7 @@ def test_cli_measures_a_published_state_with_either_estimator(tmp_path):
 
 def test_partial_eigensolver_reaches_the_full_eigh_environment(monkeypatch):
     """Forward CTMRG with the warm-started partial eigensolver = with the full eigh, D=3 published, chi=27."""
-    import difftn.ctmrg as ct
+    import difftn.contract.ctmrg as ct
 
     path, listed = _published(3)
     A = prepare(read_json_tensor(path))

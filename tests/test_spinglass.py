@@ -11,8 +11,9 @@ import pytest
 import torch
 from torch.autograd import gradcheck, gradgradcheck
 
-from difftn.boundary_mps import BoundaryMPSOptions
-from difftn.io import write_dataset
+from difftn.contract.boundary_mps import BoundaryMPSOptions
+from difftn.infra.io import write_dataset
+from difftn.methods import spinglass_solver as solver
 from difftn.models import spinglass as sg
 from difftn.studies import spinglass as study
 
@@ -36,7 +37,7 @@ def test_two_spins_closed_form():
     z = sum(math.exp(K * a * b + h1 * a + h2 * b) for a in (1, -1) for b in (1, -1))
     assert float(sg.enumerate_lnz(m)) == pytest.approx(math.log(z), abs=1e-15)
     assert float(sg.transfer_lnz(m)) == pytest.approx(math.log(z), abs=1e-15)
-    assert float(sg.mps_lnz(m)[0]) == pytest.approx(math.log(z), abs=1e-15)
+    assert float(solver.mps_lnz(m)[0]) == pytest.approx(math.log(z), abs=1e-15)
 
 
 @pytest.mark.parametrize("method", ["enumerate", "transfer", "mps"])
@@ -46,7 +47,7 @@ def test_open_chain_is_a_product_of_bonds(method):
     m = chain(K)
     exact = math.log(2) + float(torch.log(2 * torch.cosh(K)).sum())
     k = m.couplings.clone().requires_grad_()
-    lnz = {"enumerate": sg.enumerate_lnz, "transfer": sg.transfer_lnz, "mps": lambda x: sg.mps_lnz(x)[0]}[method](
+    lnz = {"enumerate": sg.enumerate_lnz, "transfer": sg.transfer_lnz, "mps": lambda x: solver.mps_lnz(x)[0]}[method](
         sg.SpinGlass.from_vector(k, m.shape)
     )
     (corr,) = torch.autograd.grad(lnz, k)
@@ -62,7 +63,7 @@ def test_single_bond_in_a_lattice_has_correlation_tanh_k():
     target = bonds.index(((1, 2), (2, 2)))
     K = torch.zeros(len(bonds), dtype=DT)
     K[target] = -0.8
-    corr = sg.mps_observables(sg.SpinGlass.from_vector(K, (L, L)), BoundaryMPSOptions(chi=4))["correlations"]
+    corr = solver.mps_observables(sg.SpinGlass.from_vector(K, (L, L)), BoundaryMPSOptions(chi=4))["correlations"]
     expected = torch.zeros_like(K)
     expected[target] = math.tanh(-0.8)
     torch.testing.assert_close(corr, expected, rtol=0, atol=1e-14)
@@ -133,7 +134,7 @@ def test_4x4_ln_z_and_all_correlations_equal_enumeration(seed, field_std):
     m = sg.random_spin_glass(4, seed=seed, field_std=field_std)
     exact = sg.enumerate_moments(m)
     for chi in (4, 16):  # 4 = 2^(L/2): no truncation
-        r = sg.mps_observables(m, BoundaryMPSOptions(chi=chi))
+        r = solver.mps_observables(m, BoundaryMPSOptions(chi=chi))
         # Measured over all cases: 3.6e-15, 2.1e-14, 1.2e-14.
         assert abs(r["lnz"] - float(exact["lnz"])) < 4e-14
         assert float((r["correlations"] - exact["correlations"]).abs().max()) < 2e-13
@@ -143,7 +144,7 @@ def test_4x4_ln_z_and_all_correlations_equal_enumeration(seed, field_std):
 def test_4x4_chi_convergence():
     m = sg.random_spin_glass(4, seed=0)
     exact = float(sg.enumerate_lnz(m))
-    errors = [abs(sg.mps_observables(m, BoundaryMPSOptions(chi=chi))["lnz"] - exact) for chi in (1, 2, 3, 4)]
+    errors = [abs(solver.mps_observables(m, BoundaryMPSOptions(chi=chi))["lnz"] - exact) for chi in (1, 2, 3, 4)]
     # Truncation is not variational: measured 0.49, 4.1e-4, 7.7e-4, 0.  Only
     # chi = 4 = 2^(L/2) keeps every Schmidt value.
     assert errors[0] > 0.1 and min(errors[1:3]) > 1e-5 and max(errors[1:3]) < 1e-2 and errors[3] < 1e-12
@@ -154,7 +155,7 @@ def test_connected_correlations_are_second_derivatives(L, field_std):
     m = sg.random_spin_glass(L, seed=5, field_std=field_std)
     options = BoundaryMPSOptions(chi=8)
     hessian = torch.autograd.functional.hessian(
-        lambda k: sg.mps_lnz(sg.SpinGlass.from_vector(k, m.shape, m.h), options)[0], m.couplings
+        lambda k: solver.mps_lnz(sg.SpinGlass.from_vector(k, m.shape, m.h), options)[0], m.couplings
     )
     cov = sg.enumerate_moments(m)["covariance"]
     assert float((hessian - cov).abs().max()) < 1e-13  # measured 1.1e-15 (L = 3), 1.0e-14 (L = 4)
@@ -163,7 +164,7 @@ def test_connected_correlations_are_second_derivatives(L, field_std):
 def test_gradcheck_and_gradgradcheck_3x3():
     m = sg.random_spin_glass(3, seed=8, field_std=0.3)
     options = BoundaryMPSOptions(chi=8)
-    f = lambda k, h: sg.mps_lnz(sg.SpinGlass(k[:6].reshape(3, 2), k[6:].reshape(2, 3), h), options)[0]  # noqa: E731
+    f = lambda k, h: solver.mps_lnz(sg.SpinGlass(k[:6].reshape(3, 2), k[6:].reshape(2, 3), h), options)[0]  # noqa: E731
     args = (m.couplings.clone().requires_grad_(), m.h.clone().requires_grad_())
     assert gradcheck(f, args, atol=1e-8, rtol=1e-7)
     assert gradgradcheck(f, args, atol=1e-7, rtol=1e-6)
@@ -175,12 +176,12 @@ def test_truncated_contraction_is_still_differentiable_and_close():
     m = sg.random_spin_glass(8, seed=0)
     options = BoundaryMPSOptions(chi=8)
     k = m.couplings.clone().requires_grad_()
-    lnz, info = sg.mps_lnz(sg.SpinGlass.from_vector(k, m.shape), options)
+    lnz, info = solver.mps_lnz(sg.SpinGlass.from_vector(k, m.shape), options)
     (grad,) = torch.autograd.grad(lnz, k)
     assert info.max_truncation_error > 0
     direction = torch.randn(k.shape, generator=torch.Generator().manual_seed(0), dtype=DT)
     step = 1e-5
-    f = lambda x: float(sg.mps_lnz(sg.SpinGlass.from_vector(x, m.shape), options)[0])  # noqa: E731
+    f = lambda x: float(solver.mps_lnz(sg.SpinGlass.from_vector(x, m.shape), options)[0])  # noqa: E731
     fd = (f(m.couplings + step * direction) - f(m.couplings - step * direction)) / (2 * step)
     assert float(grad @ direction) == pytest.approx(fd, abs=1e-8)  # O(step^2): measured 8.1e-10
     k2 = m.couplings.clone().requires_grad_()
@@ -247,8 +248,8 @@ def test_difftn_commands(tmp_path, capsys):
     table = study.aggregate(files)
     assert abs(float(table.lnz_error.sel(L=3, seed=2, chi=2))) < 1e-12
     assert (tmp_path / "s.csv").read_text().startswith("L,seed,chi,")
-    assert run("figure", "spinglass-convergence", tmp_path / "s.nc", "--out", tmp_path / "c.png") == 0
-    assert run("figure", "spinglass-correlations", *files, "--out", tmp_path / "r.png") == 0
+    assert run("spinglass", "figure", "convergence", tmp_path / "s.nc", "--out", tmp_path / "c.png") == 0
+    assert run("spinglass", "figure", "correlations", *files, "--out", tmp_path / "r.png") == 0
     assert (tmp_path / "c.pdf").exists() and (tmp_path / "r.png").stat().st_size > 10_000
     inv = ["--L", 2, "--chi", 2, "--threads", 1]
     assert run("inverse-ising", "exact", *inv, "--out", tmp_path / "ie.nc") == 0
@@ -256,13 +257,13 @@ def test_difftn_commands(tmp_path, capsys):
     assert run("inverse-ising", "samples", *inv, "--N", 3000, "--repeats", 2, "--out", tmp_path / "i3000.nc") == 0
     parts = [tmp_path / x for x in ("ie.nc", "i300.nc", "i3000.nc")]
     assert run("inverse-ising", "aggregate", *parts, "--out", tmp_path / "is.nc") == 0
-    assert run("figure", "inverse-ising-recovery", tmp_path / "is.nc", "--out", tmp_path / "rec.png") == 0
-    assert run("design", "--sites", 3, "--seed", 1, "--threads", 1, "--out", tmp_path / "d.nc") == 0
+    assert run("inverse-ising", "figure", "recovery", tmp_path / "is.nc", "--out", tmp_path / "rec.png") == 0
+    assert run("design", "point", "--sites", 3, "--seed", 1, "--threads", 1, "--out", tmp_path / "d.nc") == 0
     assert run("spinglass", "exact", "--L", 17, "--out", tmp_path / "x.nc") == 1  # L > 16: a clear error, no file
     assert not (tmp_path / "x.nc").exists()
     capsys.readouterr()
     with pytest.raises(SystemExit, match="^2$") as exit_info:  # argparse: usage error
         run("spinglass", "point", "--L", 3, "--chi", 0, "--out", tmp_path / "y.nc")
     assert exit_info.value.code == 2
-    assert "argument --chi: must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert "argument --chi: must be >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "y.nc").exists()

@@ -1,4 +1,4 @@
-"""Tests of difftn.trg: exactness on finite tori, derivatives through the whole
+"""Tests of difftn.contract.trg: exactness on finite tori, derivatives through the whole
 renormalization group, and the 2D Ising model against Onsager's solution.
 
 Which finite lattice does an untruncated TRG compute?  Each step replaces the
@@ -34,9 +34,10 @@ import pytest
 import torch
 from torch.autograd import gradcheck, gradgradcheck
 
+from difftn.methods.thermodynamics import trg_observables
 from difftn.models import ising
 from difftn.models.ising import BETA_C, ising_tensor
-from difftn.trg import TRGOptions, trg_lnz, trg_step
+from difftn.contract.trg import TRGOptions, trg_lnz, trg_step
 
 DT = torch.float64
 
@@ -311,7 +312,7 @@ BETAS = list(ONSAGER_TOL)
 
 @pytest.fixture(scope="module")
 def observables():
-    return {beta: ising.trg_observables(beta, chi=CHI, steps=STEPS) for beta in BETAS + [BETA_C]}
+    return {beta: trg_observables(beta, chi=CHI, steps=STEPS) for beta in BETAS + [BETA_C]}
 
 
 @pytest.mark.parametrize("beta", BETAS)
@@ -337,7 +338,7 @@ def test_trg_finite_at_beta_c(observables):
 
 def test_larger_chi_is_more_accurate(observables):
     # chi = 4 vs chi = 12 at beta = 0.40: lnZ errors 4.5e-5 vs 3.9e-6.
-    coarse = ising.trg_observables(0.40, chi=4, steps=STEPS)
+    coarse = trg_observables(0.40, chi=4, steps=STEPS)
     err_coarse = abs(coarse["lnz"] - ising.exact_lnz(0.40))
     err_fine = abs(observables[0.40]["lnz"] - ising.exact_lnz(0.40))
     assert err_fine < err_coarse / 4
@@ -349,7 +350,7 @@ def test_float32_matches_float64(observables):
     # the point, measured at (chi, steps) = (12, 20): lnZ 1.5e-9 and E 1.7e-7 at
     # beta = 0.40 (this test), 5.9e-8 and 3.2e-7 at chi = 16, 3.7e-7 and 4.3e-7
     # at beta_c.  Tolerances ~2.5-5x the worst of these, ~10 float32 ulps.
-    r32 = ising.trg_observables(0.40, chi=CHI, steps=STEPS, dtype=torch.float32)
+    r32 = trg_observables(0.40, chi=CHI, steps=STEPS, dtype=torch.float32)
     r64 = observables[0.40]
     assert abs(r32["lnz"] - r64["lnz"]) < 1e-6
     assert abs(r32["energy"] - r64["energy"]) < 2e-6
@@ -366,7 +367,7 @@ def test_readme_accuracy_point_chi30_steps30(beta):
     # -1.16e-7, E 3.7e-6, C -2.4e-5 relative.  lnZ and E are held to the
     # README targets (4-5x the measured error); C to 2.5e-4, 10x the
     # measured (the README's 1e-3 would be 40x).
-    r = ising.trg_observables(beta, chi=30, steps=30)
+    r = trg_observables(beta, chi=30, steps=30)
     assert abs(r["lnz"] - ising.exact_lnz(beta)) < 5e-7
     assert abs(r["energy"] - ising.exact_energy(beta)) < 2e-5
     c_exact = ising.exact_specific_heat(beta)
@@ -402,8 +403,8 @@ def test_ad_derivatives_match_finite_differences_of_trg(observables, beta):
 
 def test_checkpointing_gives_identical_results():
     kwargs = dict(chi=8, steps=10)
-    plain = ising.trg_observables(0.45, **kwargs)
-    ckpt = ising.trg_observables(0.45, checkpoint=True, **kwargs)
+    plain = trg_observables(0.45, **kwargs)
+    ckpt = trg_observables(0.45, checkpoint=True, **kwargs)
     # Checkpointing recomputes the very same SVDs: measured bit-identical.
     for key in plain:
         assert ckpt[key] == pytest.approx(plain[key], abs=1e-14, rel=0), key
@@ -484,8 +485,6 @@ def test_graph_between_backwards_holds_only_chi3_tensors(checkpoint):
 
 @pytest.mark.parametrize("beta", [0.38, 0.4406868, 0.47])
 def test_z2_blocks_agree_with_dense(beta):
-    from difftn.models.ising import trg_observables
-
     dense = trg_observables(beta, chi=12, steps=16, symmetry="none")
     z2 = trg_observables(beta, chi=12, steps=16, symmetry="z2")
     # Same spectra, blocked: only rounding differs.  Measured at these three

@@ -1,4 +1,4 @@
-"""difftn.datasets and the independent-pixel baseline: pattern counts by
+"""difftn.data.datasets and the independent-pixel baseline: pattern counts by
 enumeration, the digits split, closed-form baseline NLLs."""
 
 import itertools
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from difftn.born import independent_pixel_nll
-from difftn.datasets import bars_and_stripes, digits, is_bars_and_stripes
+from difftn.methods.born import independent_pixel_nll
+from difftn.data.datasets import bars_and_stripes, digits, is_bars_and_stripes
 
 
 @pytest.mark.parametrize("rows, cols", [(1, 1), (2, 3), (3, 3), (4, 4), (3, 5)])

@@ -1,4 +1,4 @@
-"""difftn.born.mps: normalization against the dense state vector, canonical form,
+"""difftn.methods.born.mps: normalization against the dense state vector, canonical form,
 storage, and the NLL gradient against finite differences."""
 
 import itertools
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.autograd import gradcheck
 
-from difftn.born.mps import (
+from difftn.methods.born.mps import (
     MPS,
     canonicalize,
     from_flat,

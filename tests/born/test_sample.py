@@ -1,4 +1,4 @@
-"""difftn.born.sample: histograms of exact and conditional samples against
+"""difftn.methods.born.sample: histograms of exact and conditional samples against
 p(x) by enumeration (chi-square tests with fixed seeds)."""
 
 import itertools
@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from difftn.born import MPS, canonicalize, conditional_sample, log_prob, random_mps, sample
+from difftn.methods.born import MPS, canonicalize, conditional_sample, log_prob, random_mps, sample
 
 N_SAMPLES = 40_000
 # With fixed seeds the p-values are fixed numbers; 1e-3 rejects a wrong

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from difftn.born import log_prob
+from difftn.methods.born import log_prob
 from difftn.cli import main
-from difftn.datasets import bars_and_stripes, is_bars_and_stripes
-from difftn.io import read_dataset, write_dataset
+from difftn.data.datasets import bars_and_stripes, is_bars_and_stripes
+from difftn.infra.io import read_dataset, write_dataset
 from difftn.studies import born
 
 BAS = {"rows": 3, "cols": 3}
@@ -23,7 +23,7 @@ def bas_models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("born")
     paths = {}
     for D in (2, 8):
-        ds = born.train_point("bas", D, BAS, TRAIN, seed=0, n_samples=2000, device="cpu")
+        ds = born.train_point("bas", D, **BAS, **TRAIN, seed=0, n_samples=2000, device="cpu")
         paths[D] = write_dataset(ds, folder / f"Dmax{D}.nc")
     return paths
 
@@ -70,14 +70,14 @@ def test_aggregate(bas_models, tmp_path):
     assert float(table.nll_floor) == pytest.approx(math.log(14))
     with pytest.raises(ValueError, match="twice"):
         born.aggregate([bas_models[2], bas_models[2]])
-    other = born.train_point("bas", 2, {"rows": 2, "cols": 3}, TRAIN, n_samples=10, device="cpu")
+    other = born.train_point("bas", 2, rows=2, cols=3, **TRAIN, n_samples=10, device="cpu")
     with pytest.raises(ValueError, match="mix"):
         born.aggregate([bas_models[2], write_dataset(other, tmp_path / "other.nc")])
 
 
 def test_digits_point_beats_the_independent_pixel_baseline():
     ds = born.train_point(
-        "digits", 4, {"threshold": 8, "test_fraction": 0.2, "split_seed": 0}, {**TRAIN, "sweeps": 2, "learning_rate": 0.1},
+        "digits", 4, threshold=8, test_fraction=0.2, split_seed=0, **{**TRAIN, "sweeps": 2, "learning_rate": 0.1},
         n_samples=100, device="cpu",
     )  # fmt: skip
     assert float(ds.test_nll) < float(ds.baseline_test_nll) - 2.0  # measured 20.3 vs 25.2 nats
@@ -89,23 +89,25 @@ def test_digits_point_beats_the_independent_pixel_baseline():
 def test_bad_settings_are_rejected():
     with pytest.raises(ValueError, match="data set"):
         born.load_data("mnist", {})
-    with pytest.raises(ValueError, match="unknown training options"):
-        born.train_point("bas", 2, BAS, {"epochs": 3})
-    with pytest.raises(ValueError, match="max_bond"):
-        born.train_point("bas", 0, BAS, TRAIN)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'epochs'"):
+        born.train_point("bas", 2, **BAS, epochs=3)
+    with pytest.raises(ValueError, match="max_bond must be >= 1, got 0"):
+        born.train_point("bas", 0, **BAS, **TRAIN)
+    with pytest.raises(ValueError, match="cutoff must be >= 0, got -1"):
+        born.train_point("bas", 2, **BAS, cutoff=-1.0)
 
 
 def test_cli_train_sample_aggregate_figure(tmp_path):
     model = tmp_path / "model.nc"
     args = ["born", "train", "--data", "bas", "--rows", "2", "--cols", "3", "--max-bond", "8", "--sweeps", "4",
-            "--learning-rate", "0.2", "--samples", "500", "--threads", "1", "--device", "cpu", "--out", str(model)]  # fmt: skip
+            "--learning-rate", "0.2", "--n-samples", "500", "--threads", "1", "--device", "cpu", "--out", str(model)]  # fmt: skip
     assert main(args) == 0
     ds = read_dataset(model)
     # 2x3 BAS, 10 patterns: two-sided, measured 4.1e-10 above ln 10.
     assert float(ds.train_nll) >= math.log(10) - 1e-9
     assert float(ds.train_nll) == pytest.approx(math.log(10), abs=4e-9)
     samples = tmp_path / "samples.nc"
-    assert main(["born", "sample", "--model", str(model), "--out", str(samples), "--samples", "16", "--images", "2",
+    assert main(["born", "sample", "--model", str(model), "--out", str(samples), "--n-samples", "16", "--n-images", "2",
                  "--completions", "2", "--threads", "1", "--device", "cpu"]) == 0  # fmt: skip
     summary = tmp_path / "summary.nc"
     assert main(["born", "aggregate", str(model), "--out", str(summary), "--csv", str(tmp_path / "s.csv")]) == 0

@@ -1,4 +1,4 @@
-"""difftn.born.train: the two-site gradient against autograd of the full NLL,
+"""difftn.methods.born.train: the two-site gradient against autograd of the full NLL,
 monotone sweeps, adaptive bond dimensions, and learning targets with known
 optima (bars and stripes: ln(#patterns); D = 1: the independent-pixel model)."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from difftn.born import (
+from difftn.methods.born import (
     GradientOptions,
     MPS,
     SweepOptions,
@@ -23,7 +23,7 @@ from difftn.born import (
     train_sweeps,
     two_site_gradient,
 )
-from difftn.datasets import bars_and_stripes, is_bars_and_stripes
+from difftn.data.datasets import bars_and_stripes, is_bars_and_stripes
 
 DT = torch.float64
 

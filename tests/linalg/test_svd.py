@@ -13,7 +13,7 @@ from torch.autograd import gradcheck, gradgradcheck
 
 from difftn.linalg import svd
 from difftn.models.ising import BETA_C, ising_tensor
-from difftn.trg import trg_step
+from difftn.contract.trg import trg_step
 
 DT = torch.float64
 

@@ -1,4 +1,4 @@
-"""difftn.ppeps.model: p(x) and Z against a dense contraction of every pixel
+"""difftn.methods.ppeps.model: p(x) and Z against a dense contraction of every pixel
 configuration, convergence in chi, the batched boundary MPS against one
 network at a time, and the NLL gradient against finite differences."""
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from difftn.boundary_mps import BoundaryMPSOptions, boundary_mps_lnz
-from difftn.ppeps.model import (
+from difftn.contract.boundary_mps import BoundaryMPSOptions, boundary_mps_lnz
+from difftn.methods.ppeps.model import (
     exact_chi,
     from_flat,
     log_marginal,

@@ -1,4 +1,4 @@
-"""difftn.ppeps.sample: exact samples against p(x) and inpaintings against
+"""difftn.methods.ppeps.sample: exact samples against p(x) and inpaintings against
 p(hidden | given) by chi-square tests on a 3 x 3 grid (exact enumeration)."""
 
 import itertools
@@ -7,8 +7,8 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from difftn.ppeps.model import log_prob, random_ppeps
-from difftn.ppeps.sample import conditional_sample, sample, snake_order
+from difftn.methods.ppeps.model import log_prob, random_ppeps
+from difftn.methods.ppeps.sample import conditional_sample, sample, snake_order
 
 N = 20000
 

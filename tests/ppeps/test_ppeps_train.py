@@ -1,4 +1,4 @@
-"""difftn.ppeps.train: bars and stripes 4 x 4 learned to its entropy floor
+"""difftn.methods.ppeps.train: bars and stripes 4 x 4 learned to its entropy floor
 ln 30 with >= 99% valid samples; a killed run resumes to the same result."""
 
 import math
@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from difftn.datasets import bars_and_stripes, is_bars_and_stripes
-from difftn.ppeps.model import random_ppeps, to_flat
-from difftn.ppeps.sample import sample
-from difftn.ppeps.train import TrainOptions, evaluate_nll, train
+from difftn.data.datasets import bars_and_stripes, is_bars_and_stripes
+from difftn.methods.ppeps.model import random_ppeps, to_flat
+from difftn.methods.ppeps.sample import sample
+from difftn.methods.ppeps.train import TrainOptions, evaluate_nll, train
 
 
 def test_bars_and_stripes_reaches_ln30_and_samples_are_valid():

@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 from support import TINY, snakemake
 
-from difftn.io import read_dataset
+from difftn.infra.io import read_dataset
 
 RUN = "results/ising/chi6_steps12"
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from support import REPO, TINY, snakemake
 
-from difftn.io import ResultFileError, read_dataset
+from difftn.infra.io import ResultFileError, read_dataset
 
 STATE = "results/heisenberg/D2_chi8/state.nc"
 PROGRESS = "results/heisenberg/D2_chi8/progress.nc"
@@ -94,7 +94,7 @@ def test_killed_optimization_resumes_and_matches_an_uninterrupted_run(tmp_path):
 WRITER = """
 import sys
 import numpy as np, xarray as xr
-from difftn.io import write_dataset
+from difftn.infra.io import write_dataset
 i = 0
 while True:
     i += 1

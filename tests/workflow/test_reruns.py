@@ -27,28 +27,34 @@ FIGURES = {"ising_figure": 1, "heisenberg_figure": 1, "inverse_ising_figure": 1}
 
 # module file (relative to src/) -> jobs a change to it reruns, for the TINY config
 RERUNS = {
-    "difftn/trg.py": ISING,
+    "difftn/contract/trg.py": ISING,
     "difftn/models/ising.py": ISING,
+    "difftn/methods/thermodynamics.py": ISING,
     "difftn/studies/ising.py": ISING,
     "difftn/linalg/svd.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
     "difftn/linalg/eigh.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
-    "difftn/ctmrg.py": HEISENBERG,
-    "difftn/fixedpoint.py": HEISENBERG,
-    "difftn/ipeps.py": HEISENBERG,
+    "difftn/contract/ctmrg.py": HEISENBERG,
+    "difftn/contract/fixedpoint.py": HEISENBERG,
+    "difftn/methods/ipeps.py": HEISENBERG,
     "difftn/models/heisenberg.py": HEISENBERG,
-    "difftn/optimize.py": HEISENBERG | INVERSE | DESIGN,
-    "difftn/reference.py": HEISENBERG_MEASURE,
-    "difftn/born/mps.py": BORN,
-    "difftn/datasets.py": BORN,
-    "difftn/boundary_mps.py": SPINGLASS | INVERSE,
+    "difftn/methods/optimize.py": HEISENBERG | INVERSE | DESIGN,
+    "difftn/data/reference.py": HEISENBERG_MEASURE,
+    "difftn/methods/born/mps.py": BORN,
+    "difftn/data/datasets.py": BORN,
+    "difftn/contract/boundary_mps.py": SPINGLASS | INVERSE,
     "difftn/models/spinglass.py": SPINGLASS | {"spinglass_exact": 1} | INVERSE,
-    "difftn/inverse_ising.py": INVERSE,
-    "difftn/design.py": DESIGN,
-    "difftn/plots.py": FIGURES,
-    "difftn/plots_born.py": BORN_FIGURES,
-    "difftn/plots_spinglass.py": SPINGLASS_FIGURES | {"inverse_ising_figure": 1},
+    "difftn/methods/inverse_ising.py": INVERSE,
+    "difftn/methods/fidelity_design.py": DESIGN,
+    "difftn/plots/__init__.py": {},
+    "difftn/plots/common.py": FIGURES,
+    "difftn/plots/ising.py": {"ising_figure": 1},
+    "difftn/plots/heisenberg.py": {"heisenberg_figure": 1},
+    "difftn/plots/inverse_ising.py": {"inverse_ising_figure": 1},
+    "difftn/plots/born.py": BORN_FIGURES,
+    "difftn/plots/spinglass.py": SPINGLASS_FIGURES | {"inverse_ising_figure": 1},
     "difftn/cli.py": {},
-    "difftn/runtime.py": {},
+    "difftn/__main__.py": {},
+    "difftn/infra/runtime.py": {},
     "difftn/__init__.py": {},
     "difftn/linalg/__init__.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
     "difftn/linalg/qr.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
@@ -58,10 +64,16 @@ RERUNS = {
     "difftn/linalg/polar.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
     "difftn/linalg/partial_eigh.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
     "difftn/models/__init__.py": {},
-    "difftn/born/__init__.py": BORN,
-    "difftn/born/train.py": BORN,
-    "difftn/born/sample.py": BORN,
-    "difftn/born/baseline.py": BORN,
+    "difftn/models/tfim.py": DESIGN,
+    "difftn/methods/spinglass_solver.py": SPINGLASS | INVERSE,
+    "difftn/contract/__init__.py": {},
+    "difftn/methods/__init__.py": {},
+    "difftn/infra/__init__.py": {},
+    "difftn/data/__init__.py": {},
+    "difftn/methods/born/__init__.py": BORN,
+    "difftn/methods/born/train.py": BORN,
+    "difftn/methods/born/sample.py": BORN,
+    "difftn/methods/born/baseline.py": BORN,
     "difftn/studies/__init__.py": {},
     "difftn/studies/heisenberg.py": HEISENBERG,
     "difftn/studies/born.py": BORN,
@@ -69,15 +81,16 @@ RERUNS = {
     "difftn/studies/inverse_ising.py": INVERSE,
     "difftn/studies/design.py": DESIGN,
     # io.py's FORMAT_VERSION has its own test below; an edit that keeps it reruns nothing.
-    "difftn/io.py": {},
-    "difftn/provenance.py": {},
+    "difftn/infra/io.py": {},
+    "difftn/infra/provenance.py": {},
+    "difftn/infra/options.py": {},
     # The positive PEPS has no pipeline rules yet: its modules rerun nothing.
-    "difftn/ppeps/__init__.py": {},
-    "difftn/ppeps/model.py": {},
-    "difftn/ppeps/train.py": {},
-    "difftn/ppeps/sample.py": {},
+    "difftn/methods/ppeps/__init__.py": {},
+    "difftn/methods/ppeps/model.py": {},
+    "difftn/methods/ppeps/train.py": {},
+    "difftn/methods/ppeps/sample.py": {},
     "difftn/studies/ppeps.py": {},
-    "difftn/plots_ppeps.py": {},
+    "difftn/plots/ppeps.py": {},
 }
 
 
@@ -120,7 +133,7 @@ def test_a_module_change_reruns_only_its_rules(tiny_run, package_copy, module):
 
 
 def test_a_new_result_format_reruns_everything(tiny_run, package_copy):
-    path = package_copy / "difftn/io.py"
+    path = package_copy / "difftn/infra/io.py"
     original = path.read_text()
     try:
         path.write_text(original.replace("FORMAT_VERSION = 1", "FORMAT_VERSION = 2"))

@@ -15,7 +15,7 @@ import yaml
 from local_slurm import SlurmUnavailable, local_slurm
 from support import REPO, TINY, job_counts, snakemake
 
-from difftn.io import read_dataset
+from difftn.infra.io import read_dataset
 
 # What a test cluster needs beyond the profile: no account (no accounting
 # database), status from squeue (no sacct), quick first status check, and

@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 from support import REPO
 
-from difftn.io import write_dataset
+from difftn.infra.io import write_dataset
 
 
 def _check_module():

@@ -5,7 +5,7 @@ import pytest
 import yaml
 from support import REPO, TINY, job_counts, snakemake
 
-from difftn.io import read_dataset
+from difftn.infra.io import read_dataset
 from difftn.models import ising
 
 

@@ -17,22 +17,17 @@ rule born_train:
         mem_mb=2000,
         runtime=60,
     params:
+        stage="born train",
+        options=born_train_options,
         format_version=FORMAT_VERSION,
-        settings=born_settings,
-        train=born_train_options,
-        seed=BORN["seed"],
-        samples=BORN["samples"],
-        device=BORN["device"],
-        dtype=BORN["dtype"],
-        config_hash=born_config_hash,
         source_hash=source_hash(*born_study.MODULES),
     script:
-        "../scripts/born_train.py"
+        "../scripts/stage.py"
 
 
 rule born_sample:
     input:
-        checked("results/born/{data}/Dmax{D}/model.nc"),
+        model=checked("results/born/{data}/Dmax{D}/model.nc"),
     output:
         "results/born/{data}/Dmax{D}/samples.nc",
     log:
@@ -46,14 +41,12 @@ rule born_sample:
         mem_mb=2000,
         runtime=10,
     params:
+        stage="born sample",
+        options=born_sample_options,
         format_version=FORMAT_VERSION,
-        figure=BORN["figure"],
-        seed=BORN["seed"],
-        device=BORN["device"],
-        config_hash=born_config_hash,
         source_hash=source_hash(*born_study.MODULES),
     script:
-        "../scripts/born_sample.py"
+        "../scripts/stage.py"
 
 
 rule born_aggregate:
@@ -71,9 +64,10 @@ rule born_aggregate:
     conda:
         "../../envs/difftn.yaml"
     params:
+        stage="born aggregate",
         format_version=FORMAT_VERSION,
     script:
-        "../scripts/born_aggregate.py"
+        "../scripts/stage.py"
 
 
 rule born_nll_figure:
@@ -91,10 +85,11 @@ rule born_nll_figure:
     conda:
         "../../envs/difftn.yaml"
     params:
+        stage="born figure nll",
         format_version=FORMAT_VERSION,
-        source_hash=source_hash("difftn.plots", "difftn.plots_born"),
+        source_hash=source_hash("difftn.plots.common", "difftn.plots.born"),
     script:
-        "../scripts/born_figure.py"
+        "../scripts/stage.py"
 
 
 rule born_samples_figure:
@@ -112,7 +107,8 @@ rule born_samples_figure:
     conda:
         "../../envs/difftn.yaml"
     params:
+        stage="born figure samples",
         format_version=FORMAT_VERSION,
-        source_hash=source_hash("difftn.plots", "difftn.plots_born"),
+        source_hash=source_hash("difftn.plots.common", "difftn.plots.born"),
     script:
-        "../scripts/born_figure.py"
+        "../scripts/stage.py"

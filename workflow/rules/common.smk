@@ -1,4 +1,5 @@
 # Shared by all rules: config validation, derived parameter lists, input functions.
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -8,8 +9,8 @@ import yaml
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from difftn.io import FORMAT_VERSION, ResultFileError, read_dataset
-from difftn.provenance import source_hash
+from difftn.infra.io import FORMAT_VERSION, ResultFileError, read_dataset
+from difftn.infra.provenance import source_hash
 from difftn.studies import born as born_study
 from difftn.studies import heisenberg as heisenberg_study
 from difftn.studies import ising as ising_study
@@ -82,7 +83,7 @@ _check_config()
 def _set_aside_if_unreadable(path):
     """Never use a corrupted result or one of another format: move it aside, so it is recomputed.
 
-    A file that fails ``difftn.io.read_dataset`` is renamed to ``<name>.unreadable``
+    A file that fails ``difftn.infra.io.read_dataset`` is renamed to ``<name>.unreadable``
     (kept for inspection; no rule reads that name); its job then runs again
     for the rule that needs it.  Outputs already up to date downstream were
     made from the file while it was whole and stay valid.  A dry run only reports.
@@ -155,6 +156,21 @@ wildcard_constraints:
     sites=r"\d+",
 
 
+# Each rule's params.options are the options of its `difftn <study> <stage>` command
+# (workflow/scripts/stage.py runs it); config keys map onto option names here.
+
+
+def ising_options(wildcards):
+    section = config["ising"]
+    return {
+        "beta": float(wildcards.beta),
+        "chi": int(wildcards.chi),
+        "steps": int(wildcards.steps),
+        **{k: section[k] for k in ("checkpoint", "symmetry", "device", "dtype")},
+        "config_hash": config_hash("ising"),
+    }
+
+
 def ising_points(wildcards):
     return expand(
         "results/ising/chi{chi}_steps{steps}/beta_{beta}.nc",
@@ -190,6 +206,36 @@ def heisenberg_observables(wildcards=None):
     return files
 
 
+def heisenberg_optimize_options(wildcards):
+    lbfgs, ctm = HEIS["lbfgs"], HEIS["ctmrg"]
+    return {
+        "D": int(wildcards.D),
+        "chi": int(wildcards.chi),
+        "seed": HEIS["seed"],
+        "noise": HEIS["noise"],
+        "max_iter": lbfgs.get("max_iter"),
+        "history_size": lbfgs.get("history_size"),
+        "tol_grad": lbfgs.get("tolerance_grad"),
+        "grad_mode": ctm.get("grad_mode"),
+        "ctm_tol": ctm.get("tol"),
+        "ctm_max_iter": ctm.get("max_iter"),
+        "checkpoint": f"results/heisenberg/D{wildcards.D}_chi{wildcards.chi}/progress.nc",
+        "device": HEIS["device"],
+        "dtype": HEIS["dtype"],
+        "config_hash": config_hash("heisenberg"),
+    }
+
+
+def heisenberg_measure_options(wildcards):
+    return {
+        "chi": int(wildcards.mchi),
+        "ctm_tol": HEIS["ctmrg"].get("tol"),
+        "device": HEIS["device"],
+        "dtype": HEIS["dtype"],
+        "config_hash": config_hash("heisenberg"),
+    }
+
+
 def heisenberg_gpu(wildcards):
     return 1 if int(wildcards.D) >= HEIS["gpu_from_D"] else 0
 
@@ -203,14 +249,33 @@ BORN = config["born"]
 BORN_DATA = [name for name in born_study.DATASETS if BORN[name]["max_bond"]]
 
 
-def born_settings(wildcards):
-    """A data set's own settings (shape, threshold, split): no D_max, no training."""
-    section = BORN[wildcards.data]
-    return {k: v for k, v in section.items() if k not in ("max_bond", "train")}
-
-
 def born_train_options(wildcards):
-    return BORN[wildcards.data]["train"]
+    """A data set's own settings (shape, threshold, split) and training options at one D_max."""
+    section = BORN[wildcards.data]
+    return {
+        "data": wildcards.data,
+        "max_bond": int(wildcards.D),
+        **{k: v for k, v in section.items() if k not in ("max_bond", "train")},
+        **section["train"],
+        "seed": BORN["seed"],
+        "n_samples": BORN["samples"],
+        "device": BORN["device"],
+        "dtype": BORN["dtype"],
+        "config_hash": born_config_hash(wildcards),
+    }
+
+
+def born_sample_options(wildcards):
+    figure = BORN["figure"]
+    return {
+        "n_samples": figure["samples"],
+        "n_images": figure["images"],
+        "completions": figure["completions"],
+        "hide": figure["hide"],
+        "seed": BORN["seed"],
+        "device": BORN["device"],
+        "config_hash": born_config_hash(wildcards),
+    }
 
 
 def born_config_hash(wildcards):
@@ -274,6 +339,19 @@ INV = config["inverse_ising"]
 DESIGN = config["design"]
 
 
+def spinglass_options(wildcards):
+    """Options of a spin-glass point (wildcard chi) or of its exact reference."""
+    options = {
+        "L": int(wildcards.L),
+        "seed": int(wildcards.seed),
+        **{k: SG[k] for k in ("coupling_std", "field_std", "device", "dtype")},
+        "config_hash": config_hash("spinglass"),
+    }
+    if hasattr(wildcards, "chi"):
+        options.update(chi=int(wildcards.chi), cutoff=SG["cutoff"])
+    return options
+
+
 def _check_spinglass_config():
     """Cross-field checks of the spin-glass sections, naming the field."""
     if INV["L"] ** 2 > 20:
@@ -289,20 +367,7 @@ def _check_spinglass_config():
 _check_spinglass_config()
 
 INV_TAG = f"L{INV['L']}_seed{INV['seed']}"
-INV_FIT = {
-    key: INV[key]
-    for key in (
-        "L",
-        "seed",
-        "coupling_std",
-        "method",
-        "chi",
-        "tolerance_grad",
-        "max_iter",
-        "device",
-        "dtype",
-    )
-}
+INV_FIT = {f.name: INV[f.name] for f in dataclasses.fields(inverse_study.FitSettings)}
 DESIGN_FILE = f"results/design/sites{DESIGN['sites']}_seed{DESIGN['seed']}.nc"
 
 

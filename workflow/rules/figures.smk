@@ -16,10 +16,11 @@ rule ising_figure:
     conda:
         "../../envs/difftn.yaml"
     params:
+        stage="ising figure fig3",
         format_version=FORMAT_VERSION,
-        source_hash=source_hash("difftn.plots", "difftn.models.ising"),
+        source_hash=source_hash("difftn.plots.common", "difftn.plots.ising", "difftn.models.ising"),
     script:
-        "../scripts/ising_figure.py"
+        "../scripts/stage.py"
 
 
 rule heisenberg_figure:
@@ -37,7 +38,8 @@ rule heisenberg_figure:
     conda:
         "../../envs/difftn.yaml"
     params:
+        stage="heisenberg figure fig4",
         format_version=FORMAT_VERSION,
-        source_hash=source_hash("difftn.plots", "difftn.reference"),
+        source_hash=source_hash("difftn.plots.common", "difftn.plots.heisenberg", "difftn.data.reference"),
     script:
-        "../scripts/heisenberg_figure.py"
+        "../scripts/stage.py"

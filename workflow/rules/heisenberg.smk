@@ -20,18 +20,13 @@ rule heisenberg_optimize:
         gpu=heisenberg_gpu,
         gpu_model=heisenberg_gpu_model,
     params:
+        stage="heisenberg optimize",
+        # progress.nc survives a killed job (its declared output is deleted) and is resumed
+        options=heisenberg_optimize_options,
         format_version=FORMAT_VERSION,
-        progress="results/heisenberg/D{D}_chi{chi}/progress.nc",
-        seed=HEIS["seed"],
-        noise=HEIS["noise"],
-        lbfgs=HEIS["lbfgs"],
-        ctmrg=HEIS["ctmrg"],
-        device=HEIS["device"],
-        dtype=HEIS["dtype"],
-        config_hash=config_hash("heisenberg"),
         source_hash=source_hash(*heisenberg_study.MODULES),
     script:
-        "../scripts/heisenberg_optimize.py"
+        "../scripts/stage.py"
 
 
 rule heisenberg_measure:
@@ -52,14 +47,12 @@ rule heisenberg_measure:
         gpu=heisenberg_gpu,
         gpu_model=heisenberg_gpu_model,
     params:
+        stage="heisenberg measure",
+        options=heisenberg_measure_options,
         format_version=FORMAT_VERSION,
-        ctmrg={"tol": HEIS["ctmrg"]["tol"], "max_iter": 1000},
-        device=HEIS["device"],
-        dtype=HEIS["dtype"],
-        config_hash=config_hash("heisenberg"),
         source_hash=source_hash(*heisenberg_study.MEASURE_MODULES),
     script:
-        "../scripts/heisenberg_measure.py"
+        "../scripts/stage.py"
 
 
 rule heisenberg_aggregate:
@@ -77,6 +70,7 @@ rule heisenberg_aggregate:
     conda:
         "../../envs/difftn.yaml"
     params:
+        stage="heisenberg aggregate",
         format_version=FORMAT_VERSION,
     script:
-        "../scripts/heisenberg_aggregate.py"
+        "../scripts/stage.py"

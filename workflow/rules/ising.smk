@@ -15,16 +15,13 @@ rule ising_point:
         mem_mb=2000,
         runtime=30,
     params:
+        stage="ising point",
+        options=ising_options,
         format_version=FORMAT_VERSION,
-        checkpoint=config["ising"]["checkpoint"],
-        symmetry=config["ising"]["symmetry"],
-        device=config["ising"]["device"],
-        dtype=config["ising"]["dtype"],
-        config_hash=config_hash("ising"),
         # Reruns when the library code this stage uses changes.
         source_hash=source_hash(*ising_study.MODULES),
     script:
-        "../scripts/ising_point.py"
+        "../scripts/stage.py"
 
 
 rule ising_aggregate:
@@ -42,6 +39,7 @@ rule ising_aggregate:
     conda:
         "../../envs/difftn.yaml"
     params:
+        stage="ising aggregate",
         format_version=FORMAT_VERSION,
     script:
-        "../scripts/ising_aggregate.py"
+        "../scripts/stage.py"

@@ -19,16 +19,12 @@ rule spinglass_point:
         mem_mb=spinglass_mem_mb,
         runtime=60,
     params:
+        stage="spinglass point",
+        options=spinglass_options,
         format_version=FORMAT_VERSION,
-        coupling_std=SG["coupling_std"],
-        field_std=SG["field_std"],
-        cutoff=SG["cutoff"],
-        device=SG["device"],
-        dtype=SG["dtype"],
-        config_hash=config_hash("spinglass"),
         source_hash=source_hash(*spinglass_study.MODULES),
     script:
-        "../scripts/spinglass_point.py"
+        "../scripts/stage.py"
 
 
 rule spinglass_exact:
@@ -45,15 +41,12 @@ rule spinglass_exact:
         mem_mb=4000,
         runtime=10,
     params:
+        stage="spinglass exact",
+        options=spinglass_options,
         format_version=FORMAT_VERSION,
-        coupling_std=SG["coupling_std"],
-        field_std=SG["field_std"],
-        device=SG["device"],
-        dtype=SG["dtype"],
-        config_hash=config_hash("spinglass"),
         source_hash=source_hash(*spinglass_study.EXACT_MODULES),
     script:
-        "../scripts/spinglass_exact.py"
+        "../scripts/stage.py"
 
 
 rule spinglass_aggregate:
@@ -71,9 +64,10 @@ rule spinglass_aggregate:
     conda:
         "../../envs/difftn.yaml"
     params:
+        stage="spinglass aggregate",
         format_version=FORMAT_VERSION,
     script:
-        "../scripts/spinglass_aggregate.py"
+        "../scripts/stage.py"
 
 
 rule spinglass_convergence_figure:
@@ -92,10 +86,10 @@ rule spinglass_convergence_figure:
         "../../envs/difftn.yaml"
     params:
         format_version=FORMAT_VERSION,
-        name="spinglass-convergence",
-        source_hash=source_hash("difftn.plots", "difftn.plots_spinglass"),
+        stage="spinglass figure convergence",
+        source_hash=source_hash("difftn.plots.common", "difftn.plots.spinglass"),
     script:
-        "../scripts/spinglass_figure.py"
+        "../scripts/stage.py"
 
 
 rule spinglass_correlations_figure:
@@ -114,10 +108,10 @@ rule spinglass_correlations_figure:
         "../../envs/difftn.yaml"
     params:
         format_version=FORMAT_VERSION,
-        name="spinglass-correlations",
-        source_hash=source_hash("difftn.plots", "difftn.plots_spinglass"),
+        stage="spinglass figure correlations",
+        source_hash=source_hash("difftn.plots.common", "difftn.plots.spinglass"),
     script:
-        "../scripts/spinglass_figure.py"
+        "../scripts/stage.py"
 
 
 rule inverse_ising_exact:
@@ -134,12 +128,12 @@ rule inverse_ising_exact:
         mem_mb=2000,
         runtime=30,
     params:
-        **INV_FIT,
+        stage="inverse-ising exact",
+        options={**INV_FIT, "config_hash": config_hash("inverse_ising")},
         format_version=FORMAT_VERSION,
-        config_hash=config_hash("inverse_ising"),
         source_hash=source_hash(*inverse_study.MODULES),
     script:
-        "../scripts/inverse_ising_exact.py"
+        "../scripts/stage.py"
 
 
 rule inverse_ising_samples:
@@ -156,14 +150,18 @@ rule inverse_ising_samples:
         mem_mb=2000,
         runtime=60,
     params:
-        **INV_FIT,
+        stage="inverse-ising samples",
+        options=lambda wildcards: {
+            **INV_FIT,
+            "N": int(wildcards.N),
+            "repeats": INV["repeats"],
+            "sample_seed": INV["sample_seed"],
+            "config_hash": config_hash("inverse_ising"),
+        },
         format_version=FORMAT_VERSION,
-        repeats=INV["repeats"],
-        sample_seed=INV["sample_seed"],
-        config_hash=config_hash("inverse_ising"),
         source_hash=source_hash(*inverse_study.MODULES),
     script:
-        "../scripts/inverse_ising_samples.py"
+        "../scripts/stage.py"
 
 
 rule inverse_ising_aggregate:
@@ -181,9 +179,10 @@ rule inverse_ising_aggregate:
     conda:
         "../../envs/difftn.yaml"
     params:
+        stage="inverse-ising aggregate",
         format_version=FORMAT_VERSION,
     script:
-        "../scripts/inverse_ising_aggregate.py"
+        "../scripts/stage.py"
 
 
 rule inverse_ising_figure:
@@ -202,10 +201,10 @@ rule inverse_ising_figure:
         "../../envs/difftn.yaml"
     params:
         format_version=FORMAT_VERSION,
-        name="inverse-ising-recovery",
-        source_hash=source_hash("difftn.plots", "difftn.plots_spinglass"),
+        stage="inverse-ising figure recovery",
+        source_hash=source_hash("difftn.plots.common", "difftn.plots.spinglass", "difftn.plots.inverse_ising"),
     script:
-        "../scripts/spinglass_figure.py"
+        "../scripts/stage.py"
 
 
 rule design:
@@ -222,14 +221,12 @@ rule design:
         mem_mb=2000,
         runtime=30,
     params:
+        stage="design point",
+        options={
+            **{k: DESIGN[k] for k in ("sites", "seed", "low", "high", "max_iter", "tolerance_grad", "device", "dtype")},
+            "config_hash": config_hash("design"),
+        },
         format_version=FORMAT_VERSION,
-        low=DESIGN["low"],
-        high=DESIGN["high"],
-        max_iter=DESIGN["max_iter"],
-        tolerance_grad=DESIGN["tolerance_grad"],
-        device=DESIGN["device"],
-        dtype=DESIGN["dtype"],
-        config_hash=config_hash("design"),
         source_hash=source_hash(*design_study.MODULES),
     script:
-        "../scripts/design_point.py"
+        "../scripts/stage.py"

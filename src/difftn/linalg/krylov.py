@@ -10,7 +10,7 @@ it is below ``tol * |b|``.  After ``restart`` vectors the cycle's solution
 is formed and a new cycle starts from the true residual.
 
 Pure torch on the vector's device; only the small Hessenberg problem lives
-on the CPU.  Used by ``difftn.fixedpoint`` for the adjoint equation.
+on the CPU.  Used by ``difftn.contract.fixedpoint`` for the adjoint equation.
 """
 
 import math

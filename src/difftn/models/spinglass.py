@@ -44,8 +44,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ..boundary_mps import BoundaryMPSOptions, boundary_mps_lnz
-
 __all__ = [
     "MAX_ENUMERATE_SPINS",
     "MAX_TRANSFER_COLS",
@@ -58,8 +56,6 @@ __all__ = [
     "transfer_lnz",
     "sample_exact",
     "bond_statistics",
-    "mps_lnz",
-    "mps_observables",
 ]
 
 #: Largest number of spins for brute-force enumeration (2^20 states).
@@ -335,29 +331,3 @@ def sample_exact(model: SpinGlass, n: int, generator: torch.Generator) -> torch.
         u = torch.rand(n, generator=generator, dtype=torch.float64) * float(cdf[-1])
         index = torch.searchsorted(cdf, u).clamp_(max=len(p) - 1)
         return states.cpu()[index]
-
-
-
-def mps_lnz(model: SpinGlass, options: BoundaryMPSOptions = BoundaryMPSOptions()) -> tuple:
-    """ln Z by boundary-MPS contraction of ``site_tensors(model)``; returns (lnz, info)."""
-    return boundary_mps_lnz(site_tensors(model), options)
-
-
-def mps_observables(model: SpinGlass, options: BoundaryMPSOptions = BoundaryMPSOptions()) -> dict:
-    """ln Z, every bond correlation and every magnetization from one backward pass.
-
-    <s_i s_j> = d lnZ / d K_ij and <s_i> = d lnZ / d h_i by reverse-mode AD
-    through the boundary-MPS contraction.
-
-    Returns
-    -------
-    dict
-        ``lnz`` (float), ``correlations`` (n_bonds,) in the flat bond order,
-        ``magnetization`` (rows * cols,), ``info`` (BoundaryMPSInfo); tensors
-        detached.
-    """
-    couplings = model.couplings.detach().requires_grad_()
-    h = model.h.detach().requires_grad_()
-    lnz, info = mps_lnz(SpinGlass.from_vector(couplings, model.shape, h), options)
-    corr, mag = torch.autograd.grad(lnz, (couplings, h))
-    return {"lnz": float(lnz.detach()), "correlations": corr, "magnetization": mag.reshape(-1), "info": info}

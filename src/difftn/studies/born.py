@@ -27,13 +27,19 @@ Pixels are in raster order (pixel (r, c) is site r * cols + c).
 import json
 import logging
 import math
+from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 import xarray as xr
 
-from .. import runtime
-from ..born import (
+from ..data.datasets import DIGITS_SHAPE, bars_and_stripes, digits, is_bars_and_stripes
+from ..infra import runtime
+from ..infra.io import read_dataset
+from ..infra.options import ConfigHash, Device, Dtype, Option, check_bounds
+from ..infra.provenance import aggregate_attrs, provenance_attrs
+from ..methods.born import (
     SweepOptions,
     conditional_sample,
     from_flat,
@@ -43,9 +49,6 @@ from ..born import (
     to_flat,
     train_sweeps,
 )
-from ..datasets import DIGITS_SHAPE, bars_and_stripes, digits, is_bars_and_stripes
-from ..io import read_dataset
-from ..provenance import aggregate_attrs, provenance_attrs
 
 __all__ = ["MODULES", "DATASETS", "HIDE", "load_data", "train_point", "load_model", "sample_point", "aggregate"]
 
@@ -53,14 +56,28 @@ log = logging.getLogger(__name__)
 
 #: Library modules whose source determines a Born-machine result.
 # born/train.py truncates with difftn.linalg.truncation: its rules must rerun when that changes.
-MODULES = ("difftn.born", "difftn.datasets", "difftn.linalg.truncation", "difftn.studies.born")
+MODULES = ("difftn.methods.born", "difftn.data.datasets", "difftn.linalg.truncation", "difftn.studies.born")
 
 #: Data set names.
 DATASETS = ("bas", "digits")
 #: Which half of an image inpainting hides (and draws).
 HIDE = ("bottom", "top", "left", "right")
 
-_TRAIN_KEYS = ("sweeps", "learning_rate", "cutoff", "steps_per_bond", "max_halvings", "init_bond")
+#: Defaults of the data-set options (shared with the positive-PEPS study).
+DATA_DEFAULTS = {"rows": 4, "cols": 4, "threshold": 8, "test_fraction": 0.2, "split_seed": 0}
+Data = Annotated[Literal[DATASETS], Option("bas: bars and stripes; digits: 8x8 digits")]
+Rows = Annotated[int, Option("bas: image height", low=1)]
+Cols = Annotated[int, Option("bas: image width", low=1)]
+Threshold = Annotated[int, Option("digits: gray level (1..16) counted as 1", low=1)]
+TestFraction = Annotated[float, Option("digits: held-out share in [0, 1)", low=0)]
+SplitSeed = Annotated[int, Option("digits: seed of the train/test split")]
+
+
+def data_settings(data: str, rows: int, cols: int, threshold: int, test_fraction: float, split_seed: int) -> dict:
+    """The settings of ``load_data`` that apply to the data set ``data``."""
+    if data == "bas":
+        return {"rows": rows, "cols": cols}
+    return {"threshold": threshold, "test_fraction": test_fraction, "split_seed": split_seed}
 
 
 def load_data(name: str, settings: dict) -> dict:
@@ -98,36 +115,33 @@ def _var(values, dims, long_name, units="1"):
 
 
 def train_point(
-    name: str,
-    max_bond: int,
-    settings: dict,
-    train: dict,
+    data: Data,
+    max_bond: Annotated[int, Option("maximal bond dimension D_max", low=1)],
     *,
-    seed: int = 0,
-    n_samples: int = 10_000,
-    device: str = "auto",
-    dtype: str = "float64",
-    config_hash: str = "none",
+    rows: Rows = DATA_DEFAULTS["rows"],
+    cols: Cols = DATA_DEFAULTS["cols"],
+    threshold: Threshold = DATA_DEFAULTS["threshold"],
+    test_fraction: TestFraction = DATA_DEFAULTS["test_fraction"],
+    split_seed: SplitSeed = DATA_DEFAULTS["split_seed"],
+    sweeps: Annotated[int, Option("sweeps (left-right and back)", low=0)] = SweepOptions.sweeps,
+    learning_rate: Annotated[float, Option("gradient step on the two-site tensor", low=0, open=True)] = SweepOptions.learning_rate,
+    cutoff: Annotated[float, Option("relative SVD cutoff in [0, 1)", low=0)] = SweepOptions.cutoff,
+    steps_per_bond: Annotated[int, Option("gradient steps per bond", low=1)] = SweepOptions.steps_per_bond,
+    max_halvings: Annotated[int, Option("backtracking halvings of the step", low=0)] = SweepOptions.max_halvings,
+    init_bond: Annotated[int, Option("bond dimension of the random start", low=1)] = 2,
+    seed: Annotated[int, Option("seed of the initial MPS and of the samples")] = 0,
+    n_samples: Annotated[int, Option("zipper samples for the sample statistics", low=0)] = 10_000,
+    device: Device = "auto",
+    dtype: Dtype = "float64",
+    config_hash: ConfigHash = "none",
 ) -> xr.Dataset:
     """Train a Born machine on one data set at one maximal bond dimension.
 
-    Parameters
-    ----------
-    name : str
-        One of ``DATASETS``.
-    max_bond : int
-        D_max of the truncation (>= 1).
-    settings : dict
-        The data set's settings (``load_data``).
-    train : dict
-        Training options ``sweeps``, ``learning_rate``, ``cutoff``,
-        ``steps_per_bond``, ``max_halvings`` (``SweepOptions``; absent keys
-        take its defaults) and ``init_bond`` (bond dimension of the random start, default 2).
-    seed : int
-        Seed of the random initial MPS and of the samples.
-    n_samples : int
-        Zipper samples drawn from the trained model for the sample statistics
-        (bars and stripes: fraction of valid patterns, distinct patterns).
+    The data set's settings are ``rows``, ``cols`` (bas) or ``threshold``,
+    ``test_fraction``, ``split_seed`` (digits; ``load_data``); the training
+    options are those of ``SweepOptions`` and ``init_bond``.  ``n_samples``
+    zipper samples from the trained model give the sample statistics (bars and
+    stripes: fraction of valid patterns, distinct patterns).
 
     Returns
     -------
@@ -135,18 +149,12 @@ def train_point(
         NLL history over ``sweep``, final values, baseline, sample statistics
         and the MPS (layout in the module docstring), with provenance attributes.
     """
-    if max_bond < 1:
-        raise ValueError(f"max_bond must be >= 1, got {max_bond}")
-    if n_samples < 0:
-        raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+    check_bounds(train_point, locals())
     dev, dt = runtime.resolve_device(device), runtime.resolve_dtype(dtype)
-    unknown = set(train) - set(_TRAIN_KEYS)
-    if unknown:
-        raise ValueError(f"unknown training options {sorted(unknown)}; allowed: {_TRAIN_KEYS}")
+    name, settings = data, data_settings(data, rows, cols, threshold, test_fraction, split_seed)
+    train = {"sweeps": sweeps, "learning_rate": learning_rate, "cutoff": cutoff, "steps_per_bond": steps_per_bond,
+             "max_halvings": max_halvings, "init_bond": init_bond}  # fmt: skip
     options = SweepOptions(max_bond=int(max_bond), **{k: v for k, v in train.items() if k != "init_bond"})
-    init_bond = int(train.get("init_bond", 2))
-    if init_bond < 1:
-        raise ValueError(f"init_bond must be >= 1, got {init_bond}")
     data = load_data(name, settings)
     images, test = data["train"], data["test"]
     rows, cols = data["shape"]
@@ -218,6 +226,12 @@ def train_point(
             config_hash=config_hash, **cost,
         )
     )  # fmt: skip
+    extra = f", test {float(ds.test_nll):.4f}" if "test_nll" in ds else ""
+    if "valid_fraction" in ds:
+        extra += f", {float(ds.valid_fraction):.2%} valid samples, {int(ds.distinct_patterns)} distinct patterns"
+    log.info("%s Dmax=%d: NLL train %.6f%s (independent pixels %.4f), largest bond %d, %.1f s", name, max_bond,
+             float(ds.train_nll), extra, float(ds.baseline_train_nll), int(ds.bond_dimension.max()),
+             ds.attrs["wall_time_s"])  # fmt: skip
     return ds
 
 
@@ -254,9 +268,16 @@ def _hidden_mask(rows: int, cols: int, hide: str) -> np.ndarray:
 
 
 def sample_point(
-    model, *, n_samples: int = 48, n_images: int = 6, completions: int = 4, hide: str = "bottom", seed: int = 0,
-    device: str = "auto", config_hash: str = "none",
-) -> xr.Dataset:  # fmt: skip
+    model: Annotated[Path, Option("model file from 'difftn born train'", file=True)],
+    *,
+    n_samples: Annotated[int, Option("independent samples", low=0)] = 48,
+    n_images: Annotated[int, Option("images to inpaint", low=0)] = 6,
+    completions: Annotated[int, Option("completions per image", low=1)] = 4,
+    hide: Annotated[Literal[HIDE], Option("half of each image that is drawn; the other half is given")] = "bottom",
+    seed: Annotated[int, Option("seed of the images' choice and of all samples")] = 0,
+    device: Device = "auto",
+    config_hash: ConfigHash = "none",
+) -> xr.Dataset:
     """Samples and inpainting from a trained model file.
 
     Parameters
@@ -318,6 +339,7 @@ def sample_point(
             modules=MODULES, device=dev, dtype=mps.tensors[0].dtype, config_hash=config_hash, **cost,
         )
     )  # fmt: skip
+    log.info("%d samples, %d x %d inpaintings", ds.sizes["sample"], ds.sizes["image"], ds.sizes["completion"])
     return ds
 
 

@@ -3,36 +3,43 @@
 Target: the ground state of a chain with seeded couplings and fields uniform
 in [low, high) (a reachable target with a non-degenerate ground state).
 Start: the uniform chain J_i = h_i = 1.  ``compute`` runs
-``difftn.design.design`` and records the fitted and target parameters, the
+``difftn.methods.fidelity_design.design`` and records the fitted and target parameters, the
 fidelity, the gap and the per-iteration infidelity.
 """
+
+import logging
+from typing import Annotated
 
 import numpy as np
 import torch
 import xarray as xr
 
-from .. import design as tfim
-from .. import runtime
-from ..optimize import LBFGSOptions
-from ..provenance import provenance_attrs
+from ..infra import runtime
+from ..infra.options import ConfigHash, Device, Dtype, Option
+from ..infra.provenance import provenance_attrs
+from ..methods.fidelity_design import design
+from ..methods.optimize import LBFGSOptions
+from ..models import tfim
+
+log = logging.getLogger(__name__)
 
 __all__ = ["MODULES", "compute"]
 
 #: Library modules whose source determines a design result.
-MODULES = ("difftn.linalg", "difftn.optimize", "difftn.design", "difftn.studies.design")
+MODULES = ("difftn.linalg", "difftn.methods.optimize", "difftn.models.tfim", "difftn.methods.fidelity_design", "difftn.studies.design")
 
 
 def compute(
-    sites: int = 6,
-    seed: int = 0,
+    sites: Annotated[int, Option("chain length (2..12)", low=2)] = 6,
+    seed: Annotated[int, Option("seed of the target chain's J, h", low=0)] = 0,
     *,
-    low: float = 0.5,
-    high: float = 1.5,
-    max_iter: int = 200,
-    tolerance_grad: float = 1e-10,
-    device: str = "cpu",
-    dtype: str = "float64",
-    config_hash: str = "none",
+    low: Annotated[float, Option("target J, h uniform in [low, high)", low=0, open=True)] = 0.5,
+    high: Annotated[float, Option("target J, h uniform in [low, high)", low=0, open=True)] = 1.5,
+    max_iter: Annotated[int, Option("L-BFGS iterations", low=1)] = 200,
+    tolerance_grad: Annotated[float, Option("stop at max |gradient| below this", low=0, open=True)] = 1e-10,
+    device: Device = "cpu",
+    dtype: Dtype = "float64",
+    config_hash: ConfigHash = "none",
 ) -> xr.Dataset:
     """Fit a uniform start to the ground state of the seeded chain; one Dataset."""
     if not 2 <= sites <= tfim.MAX_SITES:
@@ -43,7 +50,7 @@ def compute(
     ones = lambda n: torch.ones(n, dtype=dt, device=dev)  # noqa: E731
     lbfgs = LBFGSOptions(max_iter=max_iter, tolerance_grad=tolerance_grad, tolerance_change=1e-14)
     with runtime.measure(dev) as cost:
-        result = tfim.design(target.detach(), ones(sites - 1), ones(sites), lbfgs)
+        result = design(target.detach(), ones(sites - 1), ones(sites), lbfgs)
     if not np.isfinite(result.fidelity):
         raise FloatingPointError(f"design sites={sites} seed={seed}: fidelity not finite")
     arr = lambda v, dim, long: xr.DataArray(np.asarray(v), dims=dim, attrs={"long_name": long, "units": "1"})  # noqa: E731
@@ -69,4 +76,6 @@ def compute(
               "tolerance_grad": tolerance_grad}  # fmt: skip
     ds.attrs.update(provenance_attrs(stage="design", parameters=params, modules=MODULES, device=dev, dtype=dt,
                                      config_hash=config_hash, **cost))  # fmt: skip
+    log.info("design sites=%d seed=%d: fidelity %.12f (start %.6f) after %d iterations", sites, seed,
+             float(ds.fidelity), float(ds.initial_fidelity), ds.sizes["iteration"])  # fmt: skip
     return ds

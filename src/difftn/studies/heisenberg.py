@@ -15,7 +15,10 @@ State file (NetCDF) variables: ``A[s,u,l,d,r]``, ``C``, ``E``, history over
 
 import json
 import logging
+import os
+import shutil
 import time
+from typing import Annotated, Literal
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,33 +26,37 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .. import runtime
-from ..ctmrg import CTMRGOptions, NotConvergedError, ctmrg
-from ..io import read_dataset, write_dataset
-from ..ipeps import (ESTIMATORS, bond_energy, bond_rdm, double_layer, evaluate, identity_boundary, prepare,
+from ..contract.ctmrg import GRAD_MODES, CTMRGOptions, NotConvergedError, ctmrg
+from ..infra import runtime
+from ..infra.io import read_dataset, write_dataset
+from ..methods.ipeps import (ESTIMATORS, bond_energy, bond_rdm, double_layer, evaluate, identity_boundary, prepare,
                      site_magnetization)
+from ..data.reference import QMC_ENERGY
+from ..infra.options import ConfigHash, Device, Dtype, Option
+from ..infra.provenance import aggregate_attrs, file_sha256, provenance_attrs, source_hash
+from ..methods.optimize import LINE_SEARCH, LBFGSOptions, minimize
 from ..models.heisenberg import bond_hamiltonian
-from ..optimize import LINE_SEARCH, LBFGSOptions, minimize
-from ..provenance import aggregate_attrs, file_sha256, provenance_attrs
-from ..reference import QMC_ENERGY
 
-__all__ = ["MODULES", "MEASURE_MODULES", "random_tensor", "pad_tensor", "pad_env", "optimize", "measure", "load_state", "read_json_tensor",
-           "aggregate"]
+__all__ = ["MODULES", "MEASURE_MODULES", "MEASURE_MAX_ITER", "random_tensor", "pad_tensor", "pad_env", "resume_check",
+           "optimize", "measure", "load_state", "read_json_tensor", "aggregate"]
 
 log = logging.getLogger(__name__)
 
 #: Library modules whose source determines a Heisenberg result.
 MODULES = (
     "difftn.linalg",
-    "difftn.ctmrg",
-    "difftn.fixedpoint",
-    "difftn.ipeps",
+    "difftn.contract.ctmrg",
+    "difftn.contract.fixedpoint",
+    "difftn.methods.ipeps",
     "difftn.models.heisenberg",
-    "difftn.optimize",
+    "difftn.methods.optimize",
     "difftn.studies.heisenberg",
 )
 #: A measurement also reports the error against QMC (``reference``).
-MEASURE_MODULES = MODULES + ("difftn.reference",)
+MEASURE_MODULES = MODULES + ("difftn.data.reference",)
+
+#: CTMRG iteration cap of a measurement: converging at a larger chi than the optimization's takes longer.
+MEASURE_MAX_ITER = 1000
 
 _HISTORY = ("energy", "grad_max", "magnetization", "ctm_iterations", "ctm_converged", "elapsed_s")
 
@@ -184,56 +191,83 @@ def _state_dataset(A, env, history, snapshot, attrs) -> xr.Dataset:
     return ds
 
 
+def resume_check(path, D: int, chi: int, seed: int, ctm: CTMRGOptions, init=None) -> list[str]:
+    """What differs between the run saved in ``path`` and the requested one ([] when it may be resumed).
+
+    A run is resumed only with the same D, chi and seed, the same CTMRG settings
+    (tol, max_iter, grad_mode), the same library source (hash of ``MODULES``) and
+    the same initial state (SHA-256 of the init file); more L-BFGS iterations are
+    fine.  An unreadable file is reported as changed.
+    """
+    try:
+        old = load_state(path)
+        old_ctm = json.loads(old.attrs["ctmrg_options"])
+        same = {
+            "D, chi, seed": (int(old.attrs["D"]), int(old.attrs["chi"]), int(old.attrs["seed"])) == (D, chi, seed),
+            "ctmrg options": all(old_ctm.get(k) == getattr(ctm, k) for k in ("tol", "max_iter", "grad_mode")),
+            "library source": old.attrs["source_hash"] == source_hash(*MODULES),
+            "initial state": old.attrs.get("init_sha256", "none") == (file_sha256(init) if init else "none"),
+        }
+    except Exception as err:  # unreadable or foreign: start over
+        log.warning("cannot resume from %s: %s", path, err)
+        return ["readable state"]
+    return [key for key, ok in same.items() if not ok]
+
+
 def optimize(
-    D: int,
-    chi: int,
+    D: Annotated[int, Option("iPEPS bond dimension", low=1)],
+    chi: Annotated[int, Option("CTMRG environment dimension", low=1)],
     out,
     *,
-    init=None,
-    resume: bool = False,
-    seed: int = 0,
-    noise: float = 1e-2,
-    ctm: dict | None = None,
-    estimator: str = "plaquette",
-    lbfgs: dict | None = None,
-    device: str = "auto",
-    dtype: str = "float64",
-    config_hash: str = "none",
+    init: Annotated[Path | None, Option("start from this smaller-D state file, padded with noise", file=True)] = None,
+    resume: Annotated[bool, Option("continue from --out when it holds a run of the same code, start and settings; "
+                                   "otherwise start afresh")] = False,
+    seed: Annotated[int, Option("seed of the random start or of the padding noise")] = 0,
+    noise: Annotated[float, Option("padding noise relative to max|A|", low=0, open=True)] = 1e-2,
+    max_iter: Annotated[int, Option("L-BFGS iterations (total)", low=1)] = LBFGSOptions.max_iter,
+    history_size: Annotated[int, Option("L-BFGS curvature pairs", low=1)] = LBFGSOptions.history_size,
+    tol_grad: Annotated[float, Option("stop at max|gradient| below this", low=0, open=True)] = 1e-8,
+    estimator: Annotated[Literal[ESTIMATORS], Option("bond energy from the 2x2 plaquette or the 2x1 patch")] = "plaquette",
+    grad_mode: Annotated[Literal[GRAD_MODES], Option("gradient through CTMRG")] = CTMRGOptions.grad_mode,
+    ctm_tol: Annotated[float, Option("CTMRG tolerance: largest change of the half-row density matrix and the "
+                                     "sorted corner spectrum in one step", low=0, open=True)] = CTMRGOptions.tol,
+    ctm_max_iter: Annotated[int, Option("CTMRG iteration cap", low=1)] = CTMRGOptions.max_iter,
+    checkpoint: Annotated[Path | None, Option("write every iteration to this file and resume from it when "
+                                              "compatible; --out receives the final state")] = None,
+    device: Device = "auto",
+    dtype: Dtype = "float64",
+    config_hash: ConfigHash = "none",
     progress: bool = True,
 ) -> xr.Dataset:
     """Optimize the D iPEPS at environment dimension chi; state saved to ``out`` every iteration.
 
-    Parameters
-    ----------
-    D, chi : int
-        Bond dimension of the ansatz and of the environment.
-    out : path
-        State file, rewritten atomically after every iteration.
-    init : path, optional
-        State file of a smaller D to start from (padded with ``noise``).
-    resume : bool
-        Continue from ``out`` if it exists (same D and chi required).
-    seed : int
-        Seed of the random start or of the padding noise.
-    ctm, lbfgs : dict
-        Fields of ``CTMRGOptions`` (except chi) and ``LBFGSOptions``.
-    estimator : str
-        Energy estimator of the loss: "plaquette" (2x2, default) or "bond" (2x1).
-    device, dtype, config_hash
-        See ``difftn.runtime`` and ``difftn.provenance``.
-
-    Returns
-    -------
-    xarray.Dataset
-        The final state (as written to ``out``).
+    ``out`` (a path) is rewritten atomically after every iteration.  With
+    ``resume``, an existing ``out`` is continued exactly when ``resume_check``
+    finds it compatible (same D, chi, seed, CTMRG settings, library source and
+    initial state; more iterations are fine) and started afresh otherwise.
+    ``max_iter``, ``history_size``, ``tol_grad``: ``LBFGSOptions``;
+    ``grad_mode``, ``ctm_tol``, ``ctm_max_iter``: ``CTMRGOptions``.  With
+    ``checkpoint``, the iterations go to that file (resumed when compatible: it
+    survives a killed job, whose declared output a workflow deletes) and ``out``
+    receives a copy at the end.  Returns the final state (as written to ``out``).
     """
+    if checkpoint is not None:
+        kwargs = {k: v for k, v in locals().items() if k not in ("D", "chi", "out", "checkpoint", "resume")}
+        state = optimize(D, chi, checkpoint, resume=True, **kwargs)
+        tmp = Path(out).with_suffix(".copy.tmp")
+        shutil.copyfile(checkpoint, tmp)
+        os.replace(tmp, out)
+        return state
     dev, dt = runtime.resolve_device(device), runtime.resolve_dtype(dtype)
-    ctm_options = CTMRGOptions(chi=chi, **(ctm or {}))
-    lbfgs_options = LBFGSOptions(**(lbfgs or {}))
+    ctm_options = CTMRGOptions(chi=chi, tol=ctm_tol, max_iter=ctm_max_iter, grad_mode=grad_mode)
+    lbfgs_options = LBFGSOptions(max_iter=max_iter, history_size=history_size, tolerance_grad=tol_grad)
     h = bond_hamiltonian(rotated=True, dtype=dt, device=dev)
     out = Path(out)
     history = {key: [] for key in _HISTORY}
     snapshot, start, env, elapsed0 = None, 0, None, 0.0
+    if resume and out.exists() and (changed := resume_check(out, D, chi, seed, ctm_options, init)):
+        log.warning("%s: %s changed, starting afresh", out, ", ".join(changed))
+        out.unlink()
     if resume and out.exists():
         state = load_state(out)
         if (state.attrs["D"], state.attrs["chi"]) != (D, chi):
@@ -304,24 +338,36 @@ def optimize(
     return load_state(out)
 
 
-def measure(state_path, chi: int, *, ctm: dict | None = None, estimator: str = "plaquette", device="auto",
-            dtype="float64", config_hash="none") -> xr.Dataset:  # fmt: skip
+def measure(
+    state: Annotated[Path, Option("state file from 'difftn heisenberg optimize', or a published tensor (.json)",
+                                  file=True)],
+    chi: Annotated[int, Option("CTMRG environment dimension", low=1)],
+    *,
+    estimator: Annotated[Literal[ESTIMATORS], Option("bond energy from the 2x2 plaquette or the 2x1 patch")] = "plaquette",
+    ctm_tol: Annotated[float, Option("CTMRG tolerance (see optimize)", low=0, open=True)] = CTMRGOptions.tol,
+    ctm_max_iter: Annotated[int, Option("CTMRG iteration cap (a larger chi than the optimization's needs more "
+                                        "steps from the cached environment)", low=1)] = MEASURE_MAX_ITER,
+    device: Device = "auto",
+    dtype: Dtype = "float64",
+    config_hash: ConfigHash = "none",
+) -> xr.Dataset:
     """Energy and magnetization of a saved state with a converged environment at ``chi``.
 
     ``state_path`` is a state file of ``optimize`` (its cached environment is
     the starting point) or a published tensor in JSON (``read_json_tensor``;
     the environment starts from the identity boundary).  ``estimator``: bond
     density matrix from the 2x2 "plaquette" or the 2x1 "bond" patch
-    (``difftn.ipeps.bond_rdm``); the magnetization is the one-site value.
+    (``difftn.methods.ipeps.bond_rdm``); the magnetization is the one-site value.
 
     Raises NotConvergedError if CTMRG does not converge: a measurement is
     never taken from an unconverged environment.
     """
     dev, dt = runtime.resolve_device(device), runtime.resolve_dtype(dtype)
+    state_path = state
     published = Path(state_path).suffix == ".json"
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    options = CTMRGOptions(chi=chi, **(ctm or {}))
+    options = CTMRGOptions(chi=chi, tol=ctm_tol, max_iter=ctm_max_iter)
     with runtime.measure(dev) as cost, torch.no_grad():
         if published:
             A = read_json_tensor(state_path, dt, dev)
@@ -357,6 +403,8 @@ def measure(state_path, chi: int, *, ctm: dict | None = None, estimator: str = "
     ds.attrs.update(provenance_attrs(stage="heisenberg_measure", parameters={"D": D, "chi": chi, "estimator": estimator},
                                      modules=MEASURE_MODULES, device=dev, dtype=dt, config_hash=config_hash,
                                      **cost))
+    log.info("D=%d chi=%d: E=%.10f (rel. err. vs QMC %.3e), m=%.6f", D, chi, energy,
+             (energy - QMC_ENERGY) / abs(QMC_ENERGY), mag)  # fmt: skip
     return ds
 
 

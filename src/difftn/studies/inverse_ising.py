@@ -15,31 +15,40 @@ are known exactly (enumeration) and it can be sampled exactly.
 
 import hashlib
 import logging
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 import xarray as xr
 
-from .. import inverse_ising, runtime
-from ..boundary_mps import BoundaryMPSOptions
-from ..io import read_dataset
+from ..contract.boundary_mps import BoundaryMPSOptions
+from ..infra import runtime
+from ..infra.io import read_dataset
+from ..infra.options import ConfigHash, Device, Dtype, Option, check_fields
+from ..infra.provenance import aggregate_attrs, provenance_attrs
+from ..methods import inverse_ising
+from ..methods.optimize import LBFGSOptions
 from ..models import spinglass
-from ..optimize import LBFGSOptions
-from ..provenance import aggregate_attrs, provenance_attrs
 
-__all__ = ["MODULES", "sample_generator", "compute_exact_point", "compute_samples_point", "aggregate"]
+__all__ = ["MODULES", "FitSettings", "sample_generator", "compute_exact_point", "compute_samples_point", "aggregate"]
 
 log = logging.getLogger(__name__)
 
 #: Library modules whose source determines an inverse-Ising result.
 MODULES = (
     "difftn.linalg",
-    "difftn.boundary_mps",
+    "difftn.contract.boundary_mps",
     "difftn.models.spinglass",
-    "difftn.optimize",
-    "difftn.inverse_ising",
+    "difftn.methods.spinglass_solver",
+    "difftn.methods.optimize",
+    "difftn.methods.inverse_ising",
     "difftn.studies.inverse_ising",
 )
+
+
+#: FitSettings fields recorded as a point's parameters.
+_FIT_PARAMETERS = ("L", "seed", "coupling_std", "method", "chi", "tolerance_grad", "max_iter")
 
 
 def sample_generator(sample_seed: int, N: int, repeat: int) -> torch.Generator:
@@ -48,14 +57,32 @@ def sample_generator(sample_seed: int, N: int, repeat: int) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
 
 
-def _setup(L, seed, coupling_std, method, chi, tolerance_grad, max_iter, device, dtype):
-    if L < 2 or L * L > spinglass.MAX_ENUMERATE_SPINS:
-        raise ValueError(f"inverse Ising L must satisfy 2 <= L and L*L <= {spinglass.MAX_ENUMERATE_SPINS}, got {L}")
-    dev, dt = runtime.resolve_device(device), runtime.resolve_dtype(dtype)
-    model = spinglass.random_spin_glass(L, seed, coupling_std=coupling_std, dtype=dt, device=dev)
-    lbfgs = LBFGSOptions(max_iter=max_iter, history_size=50, tolerance_grad=tolerance_grad, tolerance_change=1e-300)
-    fit = dict(method=method, options=BoundaryMPSOptions(chi=chi), lbfgs=lbfgs)
-    return dev, dt, model, fit
+@dataclass(frozen=True)
+class FitSettings:
+    """The instance and the fit of an inverse-Ising point (options of both compute stages)."""
+
+    L: Annotated[int, Option("open L x L lattice, L*L <= 20 (exact moments and samples)", low=2)] = 4
+    seed: Annotated[int, Option("seed of the true couplings", low=0)] = 0
+    coupling_std: Annotated[float, Option("std of the true K_ij", low=0)] = 0.5
+    method: Annotated[Literal["mps", "transfer"], Option("how lnZ is computed")] = "mps"
+    chi: Annotated[int, Option("boundary-MPS bond dimension", low=1)] = 16
+    tolerance_grad: Annotated[float, Option("stop at max moment mismatch below this", low=0, open=True)] = 1e-11
+    max_iter: Annotated[int, Option("L-BFGS iterations", low=1)] = 500
+    device: Device = "cpu"
+    dtype: Dtype = "float64"
+
+    def __post_init__(self):
+        check_fields(self)
+        if self.L * self.L > spinglass.MAX_ENUMERATE_SPINS:
+            raise ValueError(f"inverse Ising L must satisfy L*L <= {spinglass.MAX_ENUMERATE_SPINS}, got {self.L}")
+
+
+def _setup(fit: FitSettings):
+    dev, dt = runtime.resolve_device(fit.device), runtime.resolve_dtype(fit.dtype)
+    model = spinglass.random_spin_glass(fit.L, fit.seed, coupling_std=fit.coupling_std, dtype=dt, device=dev)
+    lbfgs = LBFGSOptions(max_iter=fit.max_iter, history_size=50, tolerance_grad=fit.tolerance_grad,
+                         tolerance_change=1e-300)  # fmt: skip
+    return dev, dt, model, dict(method=fit.method, options=BoundaryMPSOptions(chi=fit.chi), lbfgs=lbfgs)
 
 
 def _attrs(ds, stage, parameters, dev, dt, config_hash, cost):
@@ -70,21 +97,11 @@ def _coupling_vars(model):
                                           attrs={"long_name": "true coupling K_ij", "units": "1"})}  # fmt: skip
 
 
-def compute_exact_point(
-    L: int = 4,
-    seed: int = 0,
-    *,
-    coupling_std: float = 0.5,
-    method: str = "mps",
-    chi: int = 16,
-    tolerance_grad: float = 1e-11,
-    max_iter: int = 500,
-    device: str = "cpu",
-    dtype: str = "float64",
-    config_hash: str = "none",
-) -> xr.Dataset:
+def compute_exact_point(fit: FitSettings = FitSettings(), *, config_hash: ConfigHash = "none") -> xr.Dataset:
     """Fit from the exact moments; recovery error and Fisher information at the true couplings."""
-    dev, dt, model, fit = _setup(L, seed, coupling_std, method, chi, tolerance_grad, max_iter, device, dtype)
+    settings = fit
+    L, seed, coupling_std, method, chi, tolerance_grad, max_iter = (getattr(settings, k) for k in _FIT_PARAMETERS)
+    dev, dt, model, fit = _setup(settings)
     with runtime.measure(dev) as cost:
         moments = spinglass.enumerate_moments(model)
         fitted, info = inverse_ising.fit_couplings(moments["correlations"], model.shape, **fit)
@@ -121,25 +138,19 @@ def compute_exact_point(
 
 
 def compute_samples_point(
-    N: int,
-    L: int = 4,
-    seed: int = 0,
+    N: Annotated[int, Option("samples per fit", low=1)],
+    fit: FitSettings = FitSettings(),
     *,
-    repeats: int = 4,
-    sample_seed: int = 0,
-    coupling_std: float = 0.5,
-    method: str = "mps",
-    chi: int = 16,
-    tolerance_grad: float = 1e-11,
-    max_iter: int = 500,
-    device: str = "cpu",
-    dtype: str = "float64",
-    config_hash: str = "none",
+    repeats: Annotated[int, Option("independent sample sets", low=1)] = 4,
+    sample_seed: Annotated[int, Option("seed of the sample streams", low=0)] = 0,
+    config_hash: ConfigHash = "none",
 ) -> xr.Dataset:
     """``repeats`` fits, each from the moments of N independent exact samples."""
     if N < 1 or repeats < 1:
         raise ValueError(f"N and repeats must be >= 1, got N={N}, repeats={repeats}")
-    dev, dt, model, fit = _setup(L, seed, coupling_std, method, chi, tolerance_grad, max_iter, device, dtype)
+    settings = fit
+    L, seed, coupling_std, method, chi, tolerance_grad, max_iter = (getattr(settings, k) for k in _FIT_PARAMETERS)
+    dev, dt, model, fit = _setup(settings)
     fits, rms, worst, iters, saturated = [], [], [], [], []
     with runtime.measure(dev) as cost:
         for r in range(repeats):

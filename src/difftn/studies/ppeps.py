@@ -1,4 +1,4 @@
-"""The positive-PEPS study: p(x) = PEPS(x) / Z on the pixel grid (``difftn.ppeps``).
+"""The positive-PEPS study: p(x) = PEPS(x) / Z on the pixel grid (``difftn.methods.ppeps``).
 
 Stages, each a plain function used by the CLI (as ``studies.born``):
 
@@ -14,58 +14,82 @@ Data sets and split: those of ``studies.born`` (``load_data``), so the two
 models are compared on the same images.
 
 Model file: ``theta`` over ``parameter`` holds log P raveled site by site in
-raster order (``difftn.ppeps.model.to_flat``); attributes rows, cols, D, chi.
+raster order (``difftn.methods.ppeps.model.to_flat``); attributes rows, cols, D, chi.
 """
 
 import json
 import logging
+from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 import xarray as xr
 
-from .. import runtime
-from ..born import independent_pixel_nll
-from ..boundary_mps import BoundaryMPSOptions
-from ..datasets import is_bars_and_stripes
-from ..io import read_dataset
-from ..ppeps import exact_chi, from_flat, random_ppeps, to_flat
-from ..ppeps.sample import conditional_sample, sample
-from ..ppeps.train import TrainOptions, evaluate_nll, train
-from ..provenance import aggregate_attrs, provenance_attrs
-from .born import DATASETS, HIDE, _hidden_mask, load_data
+from ..contract.boundary_mps import BoundaryMPSOptions
+from ..data.datasets import is_bars_and_stripes
+from ..infra import runtime
+from ..infra.io import read_dataset
+from ..infra.options import ConfigHash, Device, Dtype, Option, check_bounds
+from ..infra.provenance import aggregate_attrs, provenance_attrs
+from ..methods.born import independent_pixel_nll
+from ..methods.ppeps import exact_chi, from_flat, random_ppeps, to_flat
+from ..methods.ppeps.sample import conditional_sample, sample
+from ..methods.ppeps.train import TrainOptions, evaluate_nll, train
+from .born import (DATA_DEFAULTS, DATASETS, HIDE, Cols, Data, Rows, SplitSeed, TestFraction, Threshold, _hidden_mask,
+                   data_settings, load_data)
 
 __all__ = ["MODULES", "DATASETS", "HIDE", "train_point", "load_model", "sample_point", "aggregate"]
 
 log = logging.getLogger(__name__)
 
 #: Library modules whose source determines a positive-PEPS result.
-MODULES = ("difftn.ppeps", "difftn.boundary_mps", "difftn.linalg", "difftn.datasets", "difftn.born",
+MODULES = ("difftn.methods.ppeps", "difftn.contract.boundary_mps", "difftn.linalg", "difftn.data.datasets", "difftn.methods.born",
            "difftn.studies.born", "difftn.studies.ppeps")
 
-_TRAIN_KEYS = ("epochs", "learning_rate", "batch_size", "optimizer", "lbfgs_iter", "lr_decay", "init_scale")
 
 
 def _var(values, dims, long_name, units="1"):
     return xr.DataArray(values, dims=dims, attrs={"long_name": long_name, "units": units})
 
 
-def train_point(name: str, D: int, chi: int, settings: dict, train_options: dict, *, seed: int = 0,
-                n_samples: int = 10_000, checkpoint=None, progress: bool = False, device: str = "auto",
-                dtype: str = "float64", config_hash: str = "none") -> xr.Dataset:
+def train_point(
+    data: Data,
+    D: Annotated[int, Option("PEPS bond dimension", low=1)],
+    chi: Annotated[int, Option("boundary-MPS bond (exact at D^floor(cols/2))", low=1)],
+    *,
+    rows: Rows = DATA_DEFAULTS["rows"],
+    cols: Cols = DATA_DEFAULTS["cols"],
+    threshold: Threshold = DATA_DEFAULTS["threshold"],
+    test_fraction: TestFraction = DATA_DEFAULTS["test_fraction"],
+    split_seed: SplitSeed = DATA_DEFAULTS["split_seed"],
+    epochs: Annotated[int, Option("passes over the training data", low=0)] = TrainOptions.epochs,
+    learning_rate: Annotated[float, Option("Adam step (L-BFGS: initial step)", low=0, open=True)] = TrainOptions.learning_rate,
+    batch_size: Annotated[int, Option("images per Adam step", low=1)] = TrainOptions.batch_size,
+    optimizer: Annotated[Literal["adam", "lbfgs"], Option("optimizer")] = TrainOptions.optimizer,
+    lbfgs_iter: Annotated[int, Option("L-BFGS iterations per epoch", low=1)] = TrainOptions.lbfgs_iter,
+    lr_decay: Annotated[float, Option("Adam step factor per epoch, in (0, 1]", low=0, open=True)] = TrainOptions.lr_decay,
+    init_scale: Annotated[float, Option("std of the initial ln P", low=0, open=True)] = 1.0,
+    seed: Annotated[int, Option("seed of the start, the minibatches and the samples")] = 0,
+    n_samples: Annotated[int, Option("exact samples for the sample statistics", low=0)] = 10_000,
+    checkpoint: Annotated[Path | None, Option("state file saved every epoch; an existing one is resumed")] = None,
+    device: Device = "auto",
+    dtype: Dtype = "float64",
+    config_hash: ConfigHash = "none",
+    progress: bool = False,
+) -> xr.Dataset:
     """Train a positive PEPS on one data set at bond D and boundary-MPS bond chi.
 
-    ``train_options``: keys of ``TrainOptions`` (epochs, learning_rate,
-    batch_size, optimizer, lbfgs_iter, lr_decay) and ``init_scale`` (std of
-    the initial theta, default 1).  ``checkpoint``: resumable state file.
+    Data-set options as in ``studies.born.train_point``; training options
+    those of ``TrainOptions`` and ``init_scale`` (std of the initial theta).
+    ``checkpoint``: resumable state file.
     Returns NLL history over ``epoch``, final values, baseline, sample
     statistics and the tensors, with provenance attributes.
     """
-    if D < 1 or chi < 1 or n_samples < 0:
-        raise ValueError(f"need D >= 1, chi >= 1, n_samples >= 0; got {D}, {chi}, {n_samples}")
-    unknown = set(train_options) - set(_TRAIN_KEYS)
-    if unknown:
-        raise ValueError(f"unknown training options {sorted(unknown)}; allowed: {_TRAIN_KEYS}")
+    check_bounds(train_point, locals())
+    name, settings = data, data_settings(data, rows, cols, threshold, test_fraction, split_seed)
+    train_options = {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
+                     "optimizer": optimizer, "lbfgs_iter": lbfgs_iter, "lr_decay": lr_decay, "init_scale": init_scale}
     dev, dt = runtime.resolve_device(device), runtime.resolve_dtype(dtype)
     options = TrainOptions(chi=int(chi), seed=seed, **{k: v for k, v in train_options.items() if k != "init_scale"})
     data = load_data(name, settings)
@@ -113,6 +137,10 @@ def train_point(name: str, D: int, chi: int, settings: dict, train_options: dict
                      "data_settings": json.dumps(settings, sort_keys=True)})  # fmt: skip
     ds.attrs.update(provenance_attrs(stage="ppeps_train", parameters=parameters, modules=MODULES, device=dev,
                                      dtype=dt, config_hash=config_hash, **cost))  # fmt: skip
+    extra = f", test {float(ds.test_nll):.4f}" if "test_nll" in ds else ""
+    log.info("%s D=%d chi=%d (%d parameters): NLL train %.6f%s (independent pixels %.4f), %.1f s", name, D, chi,
+             int(ds.parameter_count), float(ds.train_nll), extra, float(ds.baseline_train_nll),
+             ds.attrs["wall_time_s"])  # fmt: skip
     return ds
 
 
@@ -126,8 +154,17 @@ def load_model(source, device: str = "cpu", dtype: str = "float64"):
     return model, ds
 
 
-def sample_point(model, *, n_samples: int = 48, n_images: int = 6, completions: int = 4, hide: str = "bottom",
-                 seed: int = 0, device: str = "auto", config_hash: str = "none") -> xr.Dataset:  # fmt: skip
+def sample_point(
+    model: Annotated[Path, Option("model file from 'difftn ppeps train'", file=True)],
+    *,
+    n_samples: Annotated[int, Option("independent samples", low=0)] = 48,
+    n_images: Annotated[int, Option("images to inpaint", low=0)] = 6,
+    completions: Annotated[int, Option("completions per image", low=1)] = 4,
+    hide: Annotated[Literal[HIDE], Option("half of each image that is drawn; the other half is given")] = "bottom",
+    seed: Annotated[int, Option("seed of the images' choice and of all samples")] = 0,
+    device: Device = "auto",
+    config_hash: ConfigHash = "none",
+) -> xr.Dataset:
     """Exact samples and inpainting from a trained model file (as ``studies.born.sample_point``)."""
     if n_samples < 0 or n_images < 0 or completions < 1:
         raise ValueError(f"need n_samples >= 0, n_images >= 0, completions >= 1; got {n_samples}, {n_images}, {completions}")
@@ -165,6 +202,7 @@ def sample_point(model, *, n_samples: int = 48, n_images: int = 6, completions: 
                                      "completions": completions, "hide": hide, "seed": seed, "D": int(meta.D),
                                      "data": name}, modules=MODULES, device=dev, dtype=peps.params[0][0].dtype,
                                      config_hash=config_hash, **cost))  # fmt: skip
+    log.info("%d samples, %d x %d inpaintings", ds.sizes["sample"], ds.sizes["image"], ds.sizes["completion"])
     return ds
 
 

@@ -14,23 +14,33 @@ giving each bond's first site (``bond_row``, ``bond_col``) and direction
 """
 
 import logging
+from typing import Annotated
 
 import numpy as np
 import torch
 import xarray as xr
 
-from .. import runtime
-from ..boundary_mps import BoundaryMPSOptions
-from ..io import read_dataset
+from ..contract.boundary_mps import BoundaryMPSOptions
+from ..infra import runtime
+from ..infra.io import read_dataset
+from ..infra.options import ConfigHash, Device, Dtype, Option
+from ..infra.provenance import aggregate_attrs, provenance_attrs
+from ..methods.spinglass_solver import mps_observables
 from ..models import spinglass
-from ..provenance import aggregate_attrs, provenance_attrs
 
 __all__ = ["MODULES", "EXACT_MODULES", "MAX_EXACT_L", "compute_point", "compute_exact", "aggregate"]
 
 log = logging.getLogger(__name__)
 
+#: The instance options of both compute stages.
+Size = Annotated[int, Option("open L x L lattice", low=1)]
+Seed = Annotated[int, Option("seed of the Gaussian couplings", low=0)]
+CouplingStd = Annotated[float, Option("std of K_ij (beta J_ij)", low=0)]
+FieldStd = Annotated[float, Option("std of the fields h_i", low=0)]
+
 #: Library modules whose source determines a boundary-MPS point.
-MODULES = ("difftn.linalg", "difftn.boundary_mps", "difftn.models.spinglass", "difftn.studies.spinglass")
+MODULES = ("difftn.linalg", "difftn.contract.boundary_mps", "difftn.models.spinglass",
+           "difftn.methods.spinglass_solver", "difftn.studies.spinglass")
 #: Modules of the exact reference (transfer matrix only).
 EXACT_MODULES = ("difftn.models.spinglass", "difftn.studies.spinglass")
 #: Largest L with an exact transfer-matrix reference (2^L vector, memory ~ L^2 2^L).
@@ -81,16 +91,16 @@ def _common_vars(model, lnz, corr, mag):
 
 
 def compute_point(
-    L: int,
-    chi: int,
-    seed: int,
+    L: Size,
+    chi: Annotated[int, Option("boundary-MPS bond dimension", low=1)],
+    seed: Seed = 0,
     *,
-    coupling_std: float = 1.0,
-    field_std: float = 0.0,
-    cutoff: float = 1e-12,
-    device: str = "cpu",
-    dtype: str = "float64",
-    config_hash: str = "none",
+    coupling_std: CouplingStd = 1.0,
+    field_std: FieldStd = 0.0,
+    cutoff: Annotated[float, Option("relative singular-value cutoff", low=0)] = 1e-12,
+    device: Device = "cpu",
+    dtype: Dtype = "float64",
+    config_hash: ConfigHash = "none",
 ) -> xr.Dataset:
     """ln Z, bond correlations and magnetizations of instance (L, seed) by boundary MPS at chi.
 
@@ -101,7 +111,7 @@ def compute_point(
     model = _instance(L, seed, coupling_std, field_std, dt, dev)
     where = f"spin glass L={L} seed={seed} chi={chi}"
     with runtime.measure(dev) as cost:
-        result = spinglass.mps_observables(model, options)
+        result = mps_observables(model, options)
     corr, mag = result["correlations"].cpu().numpy(), result["magnetization"].cpu().numpy()
     _check_finite({"lnZ": result["lnz"], "correlations": corr, "magnetization": mag}, where)
     info = result["info"]
@@ -127,14 +137,14 @@ def compute_point(
 
 
 def compute_exact(
-    L: int,
-    seed: int,
+    L: Size,
+    seed: Seed = 0,
     *,
-    coupling_std: float = 1.0,
-    field_std: float = 0.0,
-    device: str = "cpu",
-    dtype: str = "float64",
-    config_hash: str = "none",
+    coupling_std: CouplingStd = 1.0,
+    field_std: FieldStd = 0.0,
+    device: Device = "cpu",
+    dtype: Dtype = "float64",
+    config_hash: ConfigHash = "none",
 ) -> xr.Dataset:
     """Exact ln Z, correlations and magnetizations of instance (L, seed) by the row transfer matrix."""
     if L > MAX_EXACT_L:

@@ -1,0 +1,3 @@
+"""Infrastructure: atomic result files (``io``), provenance attributes
+(``provenance``), device, dtype and threads (``runtime``).  Imports no other layer.
+"""
