@@ -11,7 +11,26 @@ import pytest
 import torch
 
 
+# Test processes when pytest-xdist is installed and none is asked for: CI has 2 cores.
+WORKERS = 2
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    # Run on WORKERS processes by default (-n 0 or -p no:xdist: one process).  Not
+    # in addopts, which would break -p no:xdist.  --dist loadgroup keeps the tests
+    # of one xdist_group on one worker (tests/workflow/conftest.py).  Workers and
+    # --pdb (which xdist refuses) stay as they are.
+    if (not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput")
+            or config.option.numprocesses is not None or config.option.usepdb):  # fmt: skip
+        return
+    config.option.numprocesses = WORKERS
+    if config.option.dist == "no":
+        config.option.dist = "loadgroup"
+
+
 def pytest_configure(config):
+    # In every test process, xdist workers included.
     torch.set_num_threads(1)
 
 
