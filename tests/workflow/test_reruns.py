@@ -188,7 +188,6 @@ def upstream_rules(graph, rule):
     return {graph["jobs"][job] for job in seen} | {rule}
 
 
-@pytest.mark.xdist_group("rule_graph")
 def test_the_rule_graph_holds_the_hashing_rules(rule_graph):
     # The check below is empty unless rules hash modules and have jobs in TINY.
     hashing = {name for name, rule in rule_graph["rules"].items() if rule["modules"]}
@@ -196,7 +195,6 @@ def test_the_rule_graph_holds_the_hashing_rules(rule_graph):
     assert hashing <= set(rule_graph["jobs"].values())
 
 
-@pytest.mark.xdist_group("rule_graph")
 @pytest.mark.parametrize("module", sorted(RERUNS))
 def test_a_module_change_reruns_only_its_rules(rule_graph, module):
     assert downstream_jobs(rule_graph, rule_graph["changed"][module]) == RERUNS[module]
@@ -255,7 +253,6 @@ def test_the_import_graph_follows_relative_and_package_imports():
     assert "difftn.reference" not in script_modules(root, script, unused=["difftn.plots"])
 
 
-@pytest.mark.xdist_group("rule_graph")
 def test_every_rule_hashes_the_modules_its_script_imports(rule_graph):
     rules = rule_graph["rules"]
     assert set(UNUSED_IMPORTS) <= set(rules)
