@@ -11,7 +11,44 @@ import pytest
 import torch
 
 
+# Test processes when pytest-xdist is installed and none is asked for: CI has 2 cores.
+WORKERS = 2
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    # Run on WORKERS processes by default (-n 0 or -p no:xdist: one process).  Not
+    # in addopts, which would break -p no:xdist.  --pdb (which xdist refuses) and
+    # xdist's workers stay as they are.
+    if (not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput")
+            or config.option.numprocesses is not None or config.option.usepdb):  # fmt: skip
+        return
+    config.option.numprocesses = WORKERS
+    if config.option.dist == "no":
+        config.option.dist = "load"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    # --dist load (the default above): tests/workflow/ goes to one worker as a
+    # whole, since its session fixture tiny_run (the tiny study, minutes) would
+    # run once per worker and its tests run Snakemake in that one directory;
+    # the library tests spread over the workers one by one.  (xdist_group
+    # markers cannot do this: xdist 3.8.0 renames a grouped test through
+    # Item._nodeid, which pytest 9.2 no longer reads.)
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkflowTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return "tests/workflow" if nodeid.startswith("tests/workflow/") else nodeid
+
+    return WorkflowTogether(config, log)
+
+
 def pytest_configure(config):
+    # In every test process, xdist workers included.
     torch.set_num_threads(1)
 
 

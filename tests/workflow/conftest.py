@@ -8,7 +8,11 @@ from support import TINY, snakemake
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """A workflow directory holding a finished local run of TINY (read it, don't change it)."""
+    """A workflow directory holding a finished local run of TINY (read it, don't change it).
+
+    Under pytest-xdist all of tests/workflow runs on one worker (tests/conftest.py),
+    so this runs once.
+    """
     workdir = tmp_path_factory.mktemp("tiny_run")
     run = snakemake(workdir, "--cores", "2", config=TINY)
     assert run.returncode == 0, run.stderr
