@@ -6,14 +6,14 @@ package that it may edit:
     python rule_sources.py CONFIG WORKDIR OUT MODULE...
 
 It loads the workflow once (Snakemake's API, CONFIG, an empty WORKDIR),
-recording which modules each call of ``difftn.provenance.source_hash`` hashed
+recording which modules each call of ``difftn.infra.provenance.source_hash`` hashed
 (the call still returns the real hash, which the rule keeps as its
 ``source_hash`` param).  Then, for each MODULE (a file relative to the package
 copy's root, e.g. ``difftn/linalg/svd.py``), it appends a comment to that file,
 recomputes every rule's hash with the real ``source_hash`` and records the rules
 whose hash changed, and restores the file.  OUT (JSON) gets:
 
-``rules``    rule -> {"modules": hashed modules or null, "script": absolute path or null}
+``rules``    rule -> {"modules": hashed modules or null, "stage": the difftn command it runs or null}
 ``jobs``     job id -> rule, and ``edges`` [upstream job, downstream job], of the whole
              job graph (``--forceall``)
 ``changed``  MODULE -> rules whose source_hash the edit changed
@@ -25,7 +25,7 @@ import json
 import sys
 from pathlib import Path
 
-import difftn.provenance as provenance
+import difftn.infra.provenance as provenance
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,7 +39,7 @@ def main(config, workdir, out, modules):
         hashed.setdefault(value, set()).add(tuple(sorted(set(names))))
         return value
 
-    # The rule files import source_hash from difftn.provenance while they are parsed.
+    # The rule files import source_hash from difftn.infra.provenance while they are parsed.
     provenance.source_hash = recording_source_hash
 
     from snakemake.api import SnakemakeApi
@@ -55,9 +55,9 @@ def main(config, workdir, out, modules):
             value = dict(rule.params.items()).get("source_hash")
             if value is not None and len(hashed.get(value, ())) != 1:
                 raise RuntimeError(f"rule {rule.name}: its source_hash {value!r} was not computed once by source_hash")
-            script = None if rule.script is None else str((Path(rule.snakefile).parent / rule.script).resolve())
+            stage = dict(rule.params.items()).get("stage")
             rules[rule.name] = {"modules": None if value is None else list(next(iter(hashed[value]))),
-                                "script": script}  # fmt: skip
+                                "stage": stage}  # fmt: skip
         graph = io.StringIO()
         with contextlib.redirect_stdout(graph):
             workflow_api.dag(DAGSettings(forceall=True)).printd3dag()
@@ -66,7 +66,7 @@ def main(config, workdir, out, modules):
     def hashes():
         return {name: real_source_hash(*rule["modules"]) for name, rule in rules.items() if rule["modules"]}
 
-    root = Path(provenance.__file__).resolve().parents[1]
+    root = Path(provenance.__file__).resolve().parents[2]
     before, changed = hashes(), {}
     for module in modules:
         path = root / module

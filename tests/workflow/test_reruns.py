@@ -8,8 +8,9 @@ package with one module edited (a comment appended):
 * every module in RERUNS, in one process (rule_sources.py): the rules whose
   ``source_hash`` param the edit changes, followed down the workflow's job
   graph, are exactly RERUNS[module];
-* each rule hashes (itself or upstream of it) every difftn module its script
-  imports, so a module left out of a study's MODULES cannot hide;
+* each rule hashes (itself or upstream of it) every difftn module that the
+  study or plot function its ``difftn`` command runs imports, so a module left
+  out of a study's MODULES cannot hide;
 * for the modules in DRY_RUNS, an unchanged package and a new result format,
   Snakemake itself (dry run on a finished tiny run) plans exactly those jobs:
   the rule graph model above is Snakemake's behaviour.
@@ -113,29 +114,25 @@ RERUNS = {
 
 # Modules that Snakemake really dry-runs an edit of (the rest are checked through the rule graph):
 # a file inside a hashed package, a model two studies use, a plotting module.
-DRY_RUNS = ("difftn/linalg/svd.py", "difftn/models/spinglass.py", "difftn/plots_spinglass.py")
+DRY_RUNS = ("difftn/linalg/svd.py", "difftn/models/spinglass.py", "difftn/plots/spinglass.py")
 
-# Modules a workflow script may import without any rule hashing them: they decide no number of a result.
+# Modules a stage may import without any rule hashing them: they decide no number of a result.
 NOT_RESULTS = {
     "difftn": "the package's docstring and version string",
-    "difftn.io": "reads and writes files; its FORMAT_VERSION is a param of every rule (own test below)",
-    "difftn.provenance": "records where a result came from",
-    "difftn.runtime": "device, dtype and thread settings, which are params of the rules",
-    "difftn.models": "the subpackage's docstring and __all__",
-    "difftn.studies": "the subpackage's docstring and __all__",
-}
+    "difftn.infra.io": "reads and writes files; its FORMAT_VERSION is a param of every rule (own test below)",
+    "difftn.infra.provenance": "records where a result came from",
+    "difftn.infra.runtime": "device, dtype and thread settings, which are params of the rules",
+    "difftn.infra.options": "option annotations; the option values are params of the rules",
+    **{f"difftn.{layer}": "the subpackage's docstring" for layer in ("infra", "data", "models", "contract", "methods",
+                                                                     "plots", "studies")},
+}  # fmt: skip
 
 # Imports a rule's script reaches that the rule's results do not use (function-level facts the
 # module-level import check below cannot see): not counted, not followed.  Keep this short.
 UNUSED_IMPORTS = {
-    "heisenberg_optimize": {"difftn.reference": "QMC_ENERGY serves measure() only"},
-    "spinglass_exact": {"difftn.boundary_mps": "compute_exact enumerates / uses the transfer matrix"},
-    "ising_figure": {"difftn.reference": "plots imports it for heisenberg_fig4 only"},
-    "heisenberg_figure": {"difftn.models.ising": "plots imports it for ising_fig3 only"},
-} | {
-    rule: {"difftn.reference": "plots' Heisenberg figure only", "difftn.models.ising": "plots' Ising figure only"}
-    for rule in ("born_nll_figure", "born_samples_figure", "spinglass_convergence_figure",
-                 "spinglass_correlations_figure", "inverse_ising_figure")
+    "heisenberg_optimize": {"difftn.data.reference": "QMC_ENERGY serves measure() only"},
+    "spinglass_exact": {"difftn.contract.boundary_mps": "compute_exact uses the transfer matrix",
+                        "difftn.methods.spinglass_solver": "compute_point's solver; compute_exact does not call it"},
 }  # fmt: skip
 
 RULE_SOURCES = REPO / "tests/workflow/rule_sources.py"
@@ -243,45 +240,54 @@ def difftn_imports(root, path, module):
     return {name for name in found if name.split(".")[0] == "difftn"}
 
 
-def script_modules(root, script, unused=()):
-    """Every difftn module a workflow script reaches through imports, less ``unused`` (not followed)."""
-    todo = sorted(difftn_imports(root, script, None) - set(unused))
-    seen = set(todo)
+def stage_module(stage):
+    """The module of the study or plot function that ``difftn <stage>`` runs."""
+    from difftn.cli import STAGES
+
+    study, name, *figure = stage.split()
+    entry = STAGES[study][name]
+    return (entry.figures[figure[0]][0] if figure else entry.function).partition(":")[0]
+
+
+def stage_modules(root, module, unused=()):
+    """``module`` and every difftn module it reaches through imports, less ``unused`` (not followed)."""
+    todo, seen = [module], {module}
     while todo:
-        module = todo.pop()
-        path = module_file(root, module)
-        assert path is not None, f"{script} reaches {module}, which has no source file"
-        for name in difftn_imports(root, path, module) - seen - set(unused):
-            seen.add(name)
-            todo.append(name)
+        name = todo.pop()
+        path = module_file(root, name)
+        assert path is not None, f"{module} reaches {name}, which has no source file"
+        for other in difftn_imports(root, path, name) - seen - set(unused):
+            seen.add(other)
+            todo.append(other)
     return seen
 
 
 def test_the_import_graph_follows_relative_and_package_imports():
     root = REPO / "src"
-    script = REPO / "workflow/scripts/ising_figure.py"
-    reached = script_modules(root, script)
-    assert {"difftn.plots", "difftn.models.ising", "difftn.reference", "difftn.io"} <= reached
-    assert "difftn.linalg" in script_modules(root, REPO / "workflow/scripts/ising_point.py")
-    assert "difftn.reference" not in script_modules(root, script, unused=["difftn.plots"])
+    reached = stage_modules(root, stage_module("ising figure fig3"))
+    assert {"difftn.plots.ising", "difftn.plots.common", "difftn.models.ising"} <= reached
+    point = stage_modules(root, stage_module("ising point"))
+    assert {"difftn.linalg", "difftn.contract.trg", "difftn.methods.thermodynamics", "difftn.infra.io"} <= point
+    assert "difftn.contract.trg" not in stage_modules(root, stage_module("ising point"),
+                                                      unused=["difftn.methods.thermodynamics"])  # fmt: skip
 
 
-def test_every_rule_hashes_the_modules_its_script_imports(rule_graph):
+def test_every_rule_hashes_the_modules_its_stage_imports(rule_graph):
     rules = rule_graph["rules"]
     assert set(UNUSED_IMPORTS) <= set(rules)
     missing = {}
     for name, rule in rules.items():
-        if rule["script"] is None:
+        if rule["stage"] is None:
             continue
         hashed = {m for r in upstream_rules(rule_graph, name) for m in rules[r]["modules"] or ()}
-        reached = script_modules(REPO / "src", Path(rule["script"]), UNUSED_IMPORTS.get(name, {}))
+        reached = stage_modules(REPO / "src", stage_module(rule["stage"]), UNUSED_IMPORTS.get(name, {}))
         unhashed = sorted(
             module for module in reached
             if module not in NOT_RESULTS and not any(module == h or module.startswith(h + ".") for h in hashed)
         )  # fmt: skip
         if unhashed:
             missing[name] = unhashed
-    assert not missing, f"rule -> modules its script imports that neither it nor a rule upstream hashes: {missing}"
+    assert not missing, f"rule -> modules its stage imports that neither it nor a rule upstream hashes: {missing}"
 
 
 def planned_jobs(workdir, package_root):
