@@ -18,7 +18,9 @@ rule ising_figure:
     params:
         stage="ising figure fig3",
         format_version=FORMAT_VERSION,
-        source_hash=source_hash("difftn.plots.common", "difftn.plots.ising", "difftn.models.ising"),
+        source_hash=source_hash(
+            "difftn.plots.common", "difftn.plots.ising", "difftn.models.ising"
+        ),
     script:
         "../scripts/stage.py"
 
@@ -40,6 +42,8 @@ rule heisenberg_figure:
     params:
         stage="heisenberg figure fig4",
         format_version=FORMAT_VERSION,
-        source_hash=source_hash("difftn.plots.common", "difftn.plots.heisenberg", "difftn.data.reference"),
+        source_hash=source_hash(
+            "difftn.plots.common", "difftn.plots.heisenberg", "difftn.data.reference"
+        ),
     script:
         "../scripts/stage.py"

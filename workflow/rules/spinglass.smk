@@ -202,7 +202,11 @@ rule inverse_ising_figure:
     params:
         format_version=FORMAT_VERSION,
         stage="inverse-ising figure recovery",
-        source_hash=source_hash("difftn.plots.common", "difftn.plots.spinglass", "difftn.plots.inverse_ising"),
+        source_hash=source_hash(
+            "difftn.plots.common",
+            "difftn.plots.spinglass",
+            "difftn.plots.inverse_ising",
+        ),
     script:
         "../scripts/stage.py"
 
@@ -223,7 +227,19 @@ rule design:
     params:
         stage="design point",
         options={
-            **{k: DESIGN[k] for k in ("sites", "seed", "low", "high", "max_iter", "tolerance_grad", "device", "dtype")},
+            **{
+                k: DESIGN[k]
+                for k in (
+                    "sites",
+                    "seed",
+                    "low",
+                    "high",
+                    "max_iter",
+                    "tolerance_grad",
+                    "device",
+                    "dtype",
+                )
+            },
             "config_hash": config_hash("design"),
         },
         format_version=FORMAT_VERSION,

@@ -16,7 +16,7 @@ from .. import __version__
 
 __all__ = ["source_hash", "git_commit", "provenance_attrs", "aggregate_attrs", "file_sha256", "PACKAGE_ROOT"]
 
-PACKAGE_ROOT = Path(__file__).resolve().parent
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # src/difftn
 
 
 def _module_files(module: str) -> list[Path]:

@@ -50,7 +50,7 @@ from ..methods.born import (
     train_sweeps,
 )
 
-__all__ = ["MODULES", "DATASETS", "HIDE", "load_data", "train_point", "load_model", "sample_point", "aggregate"]
+__all__ = ["MODULES", "DATASETS", "HIDE", "load_data", "stack_models", "samples_dataset", "train_point", "load_model", "sample_point", "aggregate"]
 
 log = logging.getLogger(__name__)
 
@@ -295,27 +295,46 @@ def sample_point(
     seed : int
         Seed of the images' choice and of all samples.
     """
-    if n_samples < 0 or n_images < 0 or completions < 1:
-        raise ValueError(f"need n_samples >= 0, n_images >= 0, completions >= 1; got {n_samples}, {n_images}, {completions}")
     dev = runtime.resolve_device(device)
     mps, meta = load_model(model, device=str(dev))
-    rows, cols = int(meta.attrs["rows"]), int(meta.attrs["cols"])
-    name = meta.attrs["data"]
+
+    def draw_given(given, keep, seed):  # the MPS sampler takes one mask per image
+        fixed = torch.as_tensor(np.broadcast_to(keep, given.shape).copy())
+        return conditional_sample(mps, torch.as_tensor(given).long(), fixed, seed=seed)
+
+    settings = dict(n_samples=n_samples, n_images=n_images, completions=completions, hide=hide, seed=seed)
+    return samples_dataset(meta, lambda n, seed: sample(mps, n, seed=seed), draw_given, settings, dev=dev,
+                           dtype=mps.tensors[0].dtype, model_dim="max_bond", kind="zipper",
+                           title="Born machine samples and inpainting", stage="born_sample", modules=MODULES,
+                           config_hash=config_hash)
+
+
+def samples_dataset(meta, draw, draw_given, settings: dict, *, dev, dtype, model_dim: str, kind: str, title: str,
+                    stage: str, modules: tuple, config_hash: str) -> xr.Dataset:
+    """Samples and inpainting of a trained generative model (shared by the Born machine and positive PEPS).
+
+    ``draw(n, seed)``: n independent samples; ``draw_given(given, keep, seed)``:
+    the images ``given`` (N, n) completed where ``keep`` (n,) is False.
+    ``settings``: n_samples, n_images, completions, hide, seed (see ``sample_point``).
+    """
+    n_samples, n_images, completions, hide, seed = (settings[k] for k in ("n_samples", "n_images", "completions",
+                                                                          "hide", "seed"))  # fmt: skip
+    if n_samples < 0 or n_images < 0 or completions < 1:
+        raise ValueError(f"need n_samples >= 0, n_images >= 0, completions >= 1; got {n_samples}, {n_images}, {completions}")
+    rows, cols, name = int(meta.attrs["rows"]), int(meta.attrs["cols"]), meta.attrs["data"]
     data = load_data(name, json.loads(meta.attrs["data_settings"]))
     pool = data["test"] if data["test"] is not None else data["train"]
     rng = np.random.default_rng(seed)
     originals = pool[np.sort(rng.choice(len(pool), size=min(n_images, len(pool)), replace=False))]
     hidden = _hidden_mask(rows, cols, hide)
     with runtime.measure(dev) as cost:
-        x = sample(mps, n_samples, seed=seed).cpu().numpy().astype(np.uint8)
+        x = draw(n_samples, seed).cpu().numpy().astype(np.uint8)
         given = np.repeat(originals, completions, axis=0)
-        fixed = np.broadcast_to(~hidden.ravel(), given.shape)
-        filled = conditional_sample(mps, torch.as_tensor(given).long(), torch.as_tensor(fixed.copy()), seed=seed + 1)
-        filled = filled.cpu().numpy().astype(np.uint8)
+        filled = draw_given(given, ~hidden.ravel(), seed + 1).cpu().numpy().astype(np.uint8)
     k = len(originals)
     ds = xr.Dataset(
         {
-            "samples": _var(x.reshape(-1, rows, cols), ("sample", "row", "col"), "independent zipper samples"),
+            "samples": _var(x.reshape(-1, rows, cols), ("sample", "row", "col"), f"independent {kind} samples"),
             "inpaint_original": _var(originals.reshape(k, rows, cols), ("image", "row", "col"), "images to inpaint"),
             "inpaint_hidden": _var(hidden.astype(np.uint8), ("row", "col"), "1: pixel drawn, 0: pixel given"),
             "inpaint_completion": _var(
@@ -323,20 +342,19 @@ def sample_point(
                 "samples of the hidden half given the other half",
             ),
         },
-        coords={"max_bond": meta.max_bond},
+        coords={model_dim: meta[model_dim]},
     )  # fmt: skip
     if name == "bas":
         ds["sample_valid"] = _var(is_bars_and_stripes(x, rows, cols).astype(np.uint8), ("sample",), "1: valid pattern")
         ok = is_bars_and_stripes(filled, rows, cols).reshape(k, completions)
         ds["inpaint_valid"] = _var(ok.astype(np.uint8), ("image", "completion"), "1: completion is a valid pattern")
-    ds.attrs.update({"title": "Born machine samples and inpainting", "data": name, "rows": rows, "cols": cols,
-                     "hide": hide, "model_source_hash": meta.attrs.get("source_hash", "unknown")})  # fmt: skip
+    ds.attrs.update({"title": title, "data": name, "rows": rows, "cols": cols, "hide": hide,
+                     "model_source_hash": meta.attrs.get("source_hash", "unknown")})  # fmt: skip
     ds.attrs.update(
         provenance_attrs(
-            stage="born_sample",
-            parameters={"n_samples": n_samples, "n_images": n_images, "completions": completions, "hide": hide,
-                        "seed": seed, "max_bond": int(meta.max_bond), "data": name},
-            modules=MODULES, device=dev, dtype=mps.tensors[0].dtype, config_hash=config_hash, **cost,
+            stage=stage, parameters={**settings, model_dim: int(meta[model_dim]), "data": name},
+            modules=modules,
+            device=dev, dtype=dtype, config_hash=config_hash, **cost,
         )
     )  # fmt: skip
     log.info("%d samples, %d x %d inpaintings", ds.sizes["sample"], ds.sizes["image"], ds.sizes["completion"])
@@ -349,10 +367,14 @@ _SUMMARY = (
 _CONSTANT = ("baseline_train_nll", "baseline_test_nll", "nll_floor", "pattern_count")
 
 
-def aggregate(paths) -> xr.Dataset:
-    """Model files of one data set along ``max_bond`` (sorted): final NLLs, bonds, costs, baseline.
+def stack_models(paths, dim: str, key, long_name: str, summary, constant, extra=lambda points: {}):
+    """Model files of one data set, sorted along ``dim`` (a generative-model aggregate).
 
-    Raises ValueError if the files mix data sets or data settings, or repeat a max_bond.
+    ``key(ds)``: a file's value of ``dim``; ``summary``: per-file scalars stacked
+    along ``dim``; ``extra(points)``: further columns (name -> values, long name);
+    ``constant``: variables equal in every file (taken from the first).  Raises
+    ValueError if the files mix data sets or data settings, or repeat a value.
+    Returns (table, sorted points, read cost).
     """
     with runtime.measure() as read_cost:  # reading dominates an aggregate's cost
         points = [read_dataset(p) for p in paths]
@@ -361,24 +383,38 @@ def aggregate(paths) -> xr.Dataset:
     keys = {(ds.attrs["data"], ds.attrs["data_settings"]) for ds in points}
     if len(keys) != 1:
         raise ValueError(f"aggregate: files mix data sets or settings {sorted(keys)}")
-    bonds = [int(ds.max_bond) for ds in points]
-    if len(set(bonds)) != len(bonds):
-        raise ValueError(f"aggregate: the same max_bond appears twice in {sorted(bonds)}")
-    points = [points[i] for i in np.argsort(bonds)]
+    values = [key(ds) for ds in points]
+    if len(set(values)) != len(values):
+        raise ValueError(f"aggregate: the same {dim} appears twice in {sorted(values)}")
+    points = [points[i] for i in np.argsort(values)]
     first = points[0]
-    out = xr.Dataset(coords={"max_bond": _var(sorted(bonds), ("max_bond",), "maximal bond dimension D_max")})
-    for name in _SUMMARY:
+    out = xr.Dataset(coords={dim: _var(sorted(values), (dim,), long_name)})
+    for name in summary:
         if name in first:
-            out[name] = xr.DataArray([ds[name].values[()] for ds in points], dims="max_bond", attrs=first[name].attrs)
-    out["bond_reached"] = _var([int(ds.bond_dimension.max()) for ds in points], "max_bond", "largest bond dimension reached")
-    out["sweeps"] = _var([int(ds.sweep.size) - 1 for ds in points], "max_bond", "training sweeps")
-    for key in ("wall_time_s", "peak_memory_mb"):
-        out[key] = _var([float(ds.attrs[key]) for ds in points], "max_bond", f"{key} of the training stage")
-    for name in _CONSTANT:
+            out[name] = xr.DataArray([ds[name].values[()] for ds in points], dims=dim, attrs=first[name].attrs)
+    for name, (column, long) in extra(points).items():
+        out[name] = _var(column, dim, long)
+    for name in ("wall_time_s", "peak_memory_mb"):
+        out[name] = _var([float(ds.attrs[name]) for ds in points], dim, f"{name} of the training stage")
+    for name in constant:
         if name in first:
-            out[name] = first[name].drop_vars("max_bond", errors="ignore")
-    keep = ("data", "rows", "cols", "data_settings")
-    out.attrs = {k: first.attrs[k] for k in keep if k in first.attrs}
-    out.attrs["title"] = f"Born machine NLL against the maximal bond dimension ({first.attrs['data']})"
+            out[name] = first[name].drop_vars(dim, errors="ignore")
+    out.attrs = {k: first.attrs[k] for k in ("data", "rows", "cols", "data_settings") if k in first.attrs}
+    return out, points, read_cost
+
+
+def aggregate(paths) -> xr.Dataset:
+    """Model files of one data set along ``max_bond`` (sorted): final NLLs, bonds, costs, baseline.
+
+    Raises ValueError if the files mix data sets or data settings, or repeat a max_bond.
+    """
+    out, points, read_cost = stack_models(
+        paths, "max_bond", lambda ds: int(ds.max_bond), "maximal bond dimension D_max", _SUMMARY, _CONSTANT,
+        extra=lambda points: {
+            "bond_reached": ([int(ds.bond_dimension.max()) for ds in points], "largest bond dimension reached"),
+            "sweeps": ([int(ds.sweep.size) - 1 for ds in points], "training sweeps"),
+        },
+    )  # fmt: skip
+    out.attrs["title"] = f"Born machine NLL against the maximal bond dimension ({out.attrs['data']})"
     out.attrs.update(aggregate_attrs(points, stage="born_aggregate", modules=MODULES, **read_cost))
     return out

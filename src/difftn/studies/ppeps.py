@@ -37,7 +37,7 @@ from ..methods.ppeps import exact_chi, from_flat, random_ppeps, to_flat
 from ..methods.ppeps.sample import conditional_sample, sample
 from ..methods.ppeps.train import TrainOptions, evaluate_nll, train
 from .born import (DATA_DEFAULTS, DATASETS, HIDE, Cols, Data, Rows, SplitSeed, TestFraction, Threshold, _hidden_mask,
-                   data_settings, load_data)
+                   data_settings, load_data, samples_dataset, stack_models)
 
 __all__ = ["MODULES", "DATASETS", "HIDE", "train_point", "load_model", "sample_point", "aggregate"]
 
@@ -166,44 +166,17 @@ def sample_point(
     config_hash: ConfigHash = "none",
 ) -> xr.Dataset:
     """Exact samples and inpainting from a trained model file (as ``studies.born.sample_point``)."""
-    if n_samples < 0 or n_images < 0 or completions < 1:
-        raise ValueError(f"need n_samples >= 0, n_images >= 0, completions >= 1; got {n_samples}, {n_images}, {completions}")
     dev = runtime.resolve_device(device)
     peps, meta = load_model(model, device=str(dev))
-    rows, cols, name = int(meta.attrs["rows"]), int(meta.attrs["cols"]), meta.attrs["data"]
     bmps = BoundaryMPSOptions(chi=int(meta.attrs["chi"]))
-    data = load_data(name, json.loads(meta.attrs["data_settings"]))
-    pool = data["test"] if data["test"] is not None else data["train"]
-    rng = np.random.default_rng(seed)
-    originals = pool[np.sort(rng.choice(len(pool), size=min(n_images, len(pool)), replace=False))]
-    hidden = _hidden_mask(rows, cols, hide)
-    with runtime.measure(dev) as cost:
-        x = sample(peps, n_samples, options=bmps, seed=seed).cpu().numpy().astype(np.uint8)
-        given = np.repeat(originals, completions, axis=0)
-        filled = conditional_sample(peps, torch.as_tensor(given).long(), torch.as_tensor(~hidden.ravel()),
-                                    options=bmps, seed=seed + 1).cpu().numpy().astype(np.uint8)  # fmt: skip
-    k = len(originals)
-    ds = xr.Dataset(
-        {
-            "samples": _var(x.reshape(-1, rows, cols), ("sample", "row", "col"), "independent exact samples"),
-            "inpaint_original": _var(originals.reshape(k, rows, cols), ("image", "row", "col"), "images to inpaint"),
-            "inpaint_hidden": _var(hidden.astype(np.uint8), ("row", "col"), "1: pixel drawn, 0: pixel given"),
-            "inpaint_completion": _var(filled.reshape(k, completions, rows, cols),
-                                       ("image", "completion", "row", "col"),
-                                       "samples of the hidden half given the other half"),
-        },
-        coords={"D": meta.D},
+    settings = dict(n_samples=n_samples, n_images=n_images, completions=completions, hide=hide, seed=seed)
+    return samples_dataset(
+        meta, lambda n, seed: sample(peps, n, options=bmps, seed=seed),
+        lambda given, keep, seed: conditional_sample(peps, torch.as_tensor(given).long(), torch.as_tensor(keep),
+                                                     options=bmps, seed=seed),
+        settings, dev=dev, dtype=peps.params[0][0].dtype, model_dim="D", kind="exact",
+        title="positive PEPS samples and inpainting", stage="ppeps_sample", modules=MODULES, config_hash=config_hash,
     )  # fmt: skip
-    if name == "bas":
-        ds["sample_valid"] = _var(is_bars_and_stripes(x, rows, cols).astype(np.uint8), ("sample",), "1: valid pattern")
-    ds.attrs.update({"title": "positive PEPS samples and inpainting", "data": name, "rows": rows, "cols": cols,
-                     "hide": hide, "model_source_hash": meta.attrs.get("source_hash", "unknown")})  # fmt: skip
-    ds.attrs.update(provenance_attrs(stage="ppeps_sample", parameters={"n_samples": n_samples, "n_images": n_images,
-                                     "completions": completions, "hide": hide, "seed": seed, "D": int(meta.D),
-                                     "data": name}, modules=MODULES, device=dev, dtype=peps.params[0][0].dtype,
-                                     config_hash=config_hash, **cost))  # fmt: skip
-    log.info("%d samples, %d x %d inpaintings", ds.sizes["sample"], ds.sizes["image"], ds.sizes["completion"])
-    return ds
 
 
 _SUMMARY = ("train_nll", "test_nll", "valid_fraction", "parameter_count")
@@ -212,29 +185,10 @@ _CONSTANT = ("baseline_train_nll", "baseline_test_nll", "nll_floor")
 
 def aggregate(paths) -> xr.Dataset:
     """Model files of one data set along ``D`` (sorted): final NLLs, parameter counts, costs, baseline."""
-    with runtime.measure() as read_cost:
-        points = [read_dataset(p) for p in paths]
-    if not points:
-        raise ValueError("aggregate: no input files")
-    keys = {(ds.attrs["data"], ds.attrs["data_settings"]) for ds in points}
-    if len(keys) != 1:
-        raise ValueError(f"aggregate: files mix data sets or settings {sorted(keys)}")
-    bonds = [int(ds.D) for ds in points]
-    if len(set(bonds)) != len(bonds):
-        raise ValueError(f"aggregate: the same D appears twice in {sorted(bonds)}")
-    points = [points[i] for i in np.argsort(bonds)]
-    first = points[0]
-    out = xr.Dataset(coords={"D": _var(sorted(bonds), ("D",), "PEPS bond dimension")})
-    for name in _SUMMARY:
-        if name in first:
-            out[name] = xr.DataArray([ds[name].values[()] for ds in points], dims="D", attrs=first[name].attrs)
-    out["chi"] = _var([int(ds.attrs["chi"]) for ds in points], "D", "boundary-MPS bond")
-    for key in ("wall_time_s", "peak_memory_mb"):
-        out[key] = _var([float(ds.attrs[key]) for ds in points], "D", f"{key} of the training stage")
-    for name in _CONSTANT:
-        if name in first:
-            out[name] = first[name].drop_vars("D", errors="ignore")
-    out.attrs = {k: first.attrs[k] for k in ("data", "rows", "cols", "data_settings") if k in first.attrs}
-    out.attrs["title"] = f"positive PEPS NLL against the bond dimension ({first.attrs['data']})"
+    out, points, read_cost = stack_models(
+        paths, "D", lambda ds: int(ds.D), "PEPS bond dimension", _SUMMARY, _CONSTANT,
+        extra=lambda points: {"chi": ([int(ds.attrs["chi"]) for ds in points], "boundary-MPS bond")},
+    )  # fmt: skip
+    out.attrs["title"] = f"positive PEPS NLL against the bond dimension ({out.attrs['data']})"
     out.attrs.update(aggregate_attrs(points, stage="ppeps_aggregate", modules=MODULES, **read_cost))
     return out
