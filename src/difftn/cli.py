@@ -40,8 +40,8 @@ import inspect
 import json
 import logging
 import os
+import pkgutil
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["main", "STAGES", "stage_argv"]
@@ -49,81 +49,20 @@ __all__ = ["main", "STAGES", "stage_argv"]
 log = logging.getLogger("difftn")
 
 
-@dataclass(frozen=True)
-class Stage:
-    """One stage: a study function and what the command does with its result.
+def _discover() -> dict:
+    """Command name -> {stage name -> Stage} of every study module that declares ``STAGES``."""
+    from . import studies
 
-    ``writes``: ``dataset`` (the function returns a Dataset, written to
-    ``--out``), ``itself`` (the function takes ``out`` and writes it),
-    ``table`` (an aggregate of the input files, ``--out`` and ``--csv``) or
-    ``figure`` (``figures``: name -> (plot function, takes several files?)).
-    """
-
-    function: str  # "module:function"
-    help: str
-    writes: str = "dataset"
-    figures: dict = field(default_factory=dict)
-    extra_inputs: str | None = None  # a figure's second list of files (ppeps nll: --born)
-
-    def load(self, name=None):
-        module, _, attr = (self.figures[name][0] if name else self.function).partition(":")
-        return getattr(importlib.import_module(module), attr)
+    found = {}
+    for info in pkgutil.iter_modules(studies.__path__):
+        module = importlib.import_module(f"{studies.__name__}.{info.name}")
+        if hasattr(module, "STAGES"):
+            found[info.name.replace("_", "-")] = module.STAGES
+    return found
 
 
-_S = "difftn.studies."
-_P = "difftn.plots."
-STAGES = {
-    "ising": {
-        "point": Stage(_S + "ising:compute_point", "one beta: lnZ, energy, specific heat by TRG + AD"),
-        "aggregate": Stage(_S + "ising:aggregate", "stack point files of one (chi, steps) along beta", "table"),
-        "figure": Stage("", "Fig. 3: energy and specific heat against Onsager", "figure",
-                        {"fig3": (_P + "ising:ising_fig3", True)}),
-    },
-    "heisenberg": {
-        "optimize": Stage(_S + "heisenberg:optimize", "L-BFGS optimization of a C4v iPEPS; state saved every iteration",
-                          "itself"),
-        "measure": Stage(_S + "heisenberg:measure", "energy and magnetization of a state at some chi"),
-        "aggregate": Stage(_S + "heisenberg:aggregate", "observables over (D, chi) -> table", "table"),
-        "figure": Stage("", "Fig. 4: energy and magnetization against D", "figure",
-                        {"fig4": (_P + "heisenberg:heisenberg_fig4", False)}),
-    },
-    "born": {
-        "train": Stage(_S + "born:train_point", "two-site sweep training at one maximal bond dimension"),
-        "sample": Stage(_S + "born:sample_point", "exact samples and inpainting from a model file"),
-        "aggregate": Stage(_S + "born:aggregate", "model files of one data set -> table over D_max", "table"),
-        "figure": Stage("", "nll: NLL against D_max (one panel per file); samples: samples and inpainting", "figure",
-                        {"nll": (_P + "born:born_nll", True), "samples": (_P + "born:born_samples", False)}),
-    },
-    "ppeps": {
-        "train": Stage(_S + "ppeps:train_point", "NLL training at one bond dimension D and boundary-MPS chi"),
-        "sample": Stage(_S + "ppeps:sample_point", "exact samples and inpainting from a model file"),
-        "aggregate": Stage(_S + "ppeps:aggregate", "model files of one data set -> table over D", "table"),
-        "figure": Stage("", "nll: test NLL against parameter count (--born: Born machine beside it); samples",
-                        "figure", {"nll": (_P + "ppeps:ppeps_nll", True), "samples": (_P + "ppeps:ppeps_samples", False)},
-                        extra_inputs="born"),
-    },
-    "spinglass": {
-        "point": Stage(_S + "spinglass:compute_point", "lnZ, every <s_i s_j> and <s_i> at one chi"),
-        "exact": Stage(_S + "spinglass:compute_exact", "exact lnZ and correlations by the transfer matrix"),
-        "aggregate": Stage(_S + "spinglass:aggregate", "table over (L, seed, chi) of lnZ and errors", "table"),
-        "figure": Stage("", "convergence: errors against chi; correlations: one instance against the exact ones "
-                        "(its point and exact files)", "figure",
-                        {"convergence": (_P + "spinglass:spinglass_convergence", False),
-                         "correlations": (_P + "spinglass:spinglass_correlations", True)}),
-    },
-    "inverse-ising": {
-        "exact": Stage(_S + "inverse_ising:compute_exact_point",
-                       "fit to the exact moments; Fisher information by second-order AD"),
-        "samples": Stage(_S + "inverse_ising:compute_samples_point",
-                         "fits to the moments of N exact samples, several sample sets"),
-        "aggregate": Stage(_S + "inverse_ising:aggregate", "recovery error against N with its log-log slope", "table"),
-        "figure": Stage("", "recovery error against N", "figure",
-                        {"recovery": (_P + "inverse_ising:inverse_ising_recovery", False)}),
-    },
-    "design": {
-        "point": Stage(_S + "design:compute", "fit a TFIM chain to a target ground state through eigh"),
-    },
-}
+#: Every study's stages, as declared by the study modules (``difftn.studies.*.STAGES``).
+STAGES = _discover()
 
 _TYPES = {int: int, float: float, str: str, Path: Path}
 

@@ -12,12 +12,13 @@ Example::
 """
 
 import dataclasses
+import importlib
 import inspect
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Option", "Parameter", "describe", "call_kwargs", "check_bounds", "check_fields", "Device", "Dtype", "ConfigHash"]
+__all__ = ["Option", "Stage", "Parameter", "describe", "call_kwargs", "check_bounds", "check_fields", "Device", "Dtype", "ConfigHash"]
 
 
 @dataclass(frozen=True)
@@ -146,3 +147,24 @@ def check_fields(options) -> None:
         p = _parameter(f.name, hints[f.name], f.default)
         if p is not None and (why := p.option.violation(getattr(options, f.name))):
             raise ValueError(f"{f.name} {why}")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: a study function and what the command does with its result.
+
+    ``writes``: ``dataset`` (the function returns a Dataset, written to
+    ``--out``), ``itself`` (the function takes ``out`` and writes it),
+    ``table`` (an aggregate of the input files, ``--out`` and ``--csv``) or
+    ``figure`` (``figures``: name -> (plot function, takes several files?)).
+    """
+
+    function: str  # "module:function"
+    help: str
+    writes: str = "dataset"
+    figures: dict = field(default_factory=dict)
+    extra_inputs: str | None = None  # a figure's second list of files (ppeps nll: --born)
+
+    def load(self, name=None):
+        module, _, attr = (self.figures[name][0] if name else self.function).partition(":")
+        return getattr(importlib.import_module(module), attr)

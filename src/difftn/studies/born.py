@@ -37,7 +37,7 @@ import xarray as xr
 from ..data.datasets import DIGITS_SHAPE, bars_and_stripes, digits, is_bars_and_stripes
 from ..infra import runtime
 from ..infra.io import read_dataset
-from ..infra.options import ConfigHash, Device, Dtype, Option, check_bounds
+from ..infra.options import ConfigHash, Device, Dtype, Option, Stage, check_bounds
 from ..infra.provenance import aggregate_attrs, provenance_attrs
 from ..methods.born import (
     SweepOptions,
@@ -50,7 +50,7 @@ from ..methods.born import (
     train_sweeps,
 )
 
-__all__ = ["MODULES", "DATASETS", "HIDE", "load_data", "stack_models", "samples_dataset", "train_point", "load_model", "sample_point", "aggregate"]
+__all__ = ["MODULES", "STAGES", "DATASETS", "HIDE", "load_data", "stack_models", "samples_dataset", "train_point", "load_model", "sample_point", "aggregate"]
 
 log = logging.getLogger(__name__)
 
@@ -418,3 +418,13 @@ def aggregate(paths) -> xr.Dataset:
     out.attrs["title"] = f"Born machine NLL against the maximal bond dimension ({out.attrs['data']})"
     out.attrs.update(aggregate_attrs(points, stage="born_aggregate", modules=MODULES, **read_cost))
     return out
+
+
+#: The stages of ``difftn born ...`` (difftn.cli): function, help, what the command writes.
+STAGES = {
+    "train": Stage("difftn.studies.born:train_point", "two-site sweep training at one maximal bond dimension"),
+    "sample": Stage("difftn.studies.born:sample_point", "exact samples and inpainting from a model file"),
+    "aggregate": Stage("difftn.studies.born:aggregate", "model files of one data set -> table over D_max", "table"),
+    "figure": Stage("", "nll: NLL against D_max (one panel per file); samples: samples and inpainting", "figure",
+                    {"nll": ("difftn.plots.born:born_nll", True), "samples": ("difftn.plots.born:born_samples", False)}),
+}

@@ -15,7 +15,7 @@ import torch
 import xarray as xr
 
 from ..infra import runtime
-from ..infra.options import ConfigHash, Device, Dtype, Option
+from ..infra.options import ConfigHash, Device, Dtype, Option, Stage
 from ..infra.provenance import provenance_attrs
 from ..methods.fidelity_design import design
 from ..methods.optimize import LBFGSOptions
@@ -23,7 +23,7 @@ from ..models import tfim
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MODULES", "compute"]
+__all__ = ["MODULES", "STAGES", "compute"]
 
 #: Library modules whose source determines a design result.
 MODULES = ("difftn.linalg", "difftn.methods.optimize", "difftn.models.tfim", "difftn.methods.fidelity_design", "difftn.studies.design")
@@ -79,3 +79,9 @@ def compute(
     log.info("design sites=%d seed=%d: fidelity %.12f (start %.6f) after %d iterations", sites, seed,
              float(ds.fidelity), float(ds.initial_fidelity), ds.sizes["iteration"])  # fmt: skip
     return ds
+
+
+#: The stages of ``difftn design ...`` (difftn.cli): function, help, what the command writes.
+STAGES = {
+    "point": Stage("difftn.studies.design:compute", "fit a TFIM chain to a target ground state through eigh"),
+}

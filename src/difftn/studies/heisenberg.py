@@ -32,12 +32,12 @@ from ..infra.io import read_dataset, write_dataset
 from ..methods.ipeps import (ESTIMATORS, bond_energy, bond_rdm, double_layer, evaluate, identity_boundary, prepare,
                      site_magnetization)
 from ..data.reference import QMC_ENERGY
-from ..infra.options import ConfigHash, Device, Dtype, Option
+from ..infra.options import ConfigHash, Device, Dtype, Option, Stage
 from ..infra.provenance import aggregate_attrs, file_sha256, provenance_attrs, source_hash
 from ..methods.optimize import LINE_SEARCH, LBFGSOptions, minimize
 from ..models.heisenberg import bond_hamiltonian
 
-__all__ = ["MODULES", "MEASURE_MODULES", "MEASURE_MAX_ITER", "random_tensor", "pad_tensor", "pad_env", "resume_check",
+__all__ = ["MODULES", "STAGES", "MEASURE_MODULES", "MEASURE_MAX_ITER", "random_tensor", "pad_tensor", "pad_env", "resume_check",
            "optimize", "measure", "load_state", "read_json_tensor", "aggregate"]
 
 log = logging.getLogger(__name__)
@@ -445,3 +445,14 @@ def aggregate(observable_paths) -> xr.Dataset:
     ds.attrs["title"] = "Heisenberg iPEPS summary"
     ds.attrs.update(aggregate_attrs(points, stage="heisenberg_aggregate", modules=MEASURE_MODULES, **read_cost))
     return ds
+
+
+#: The stages of ``difftn heisenberg ...`` (difftn.cli): function, help, what the command writes.
+STAGES = {
+    "optimize": Stage("difftn.studies.heisenberg:optimize",
+                      "L-BFGS optimization of a C4v iPEPS; state saved every iteration", "itself"),
+    "measure": Stage("difftn.studies.heisenberg:measure", "energy and magnetization of a state at some chi"),
+    "aggregate": Stage("difftn.studies.heisenberg:aggregate", "observables over (D, chi) -> table", "table"),
+    "figure": Stage("", "Fig. 4: energy and magnetization against D", "figure",
+                    {"fig4": ("difftn.plots.heisenberg:heisenberg_fig4", False)}),
+}

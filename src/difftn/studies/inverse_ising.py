@@ -25,13 +25,13 @@ import xarray as xr
 from ..contract.boundary_mps import BoundaryMPSOptions
 from ..infra import runtime
 from ..infra.io import read_dataset
-from ..infra.options import ConfigHash, Device, Dtype, Option, check_fields
+from ..infra.options import ConfigHash, Device, Dtype, Option, Stage, check_fields
 from ..infra.provenance import aggregate_attrs, provenance_attrs
 from ..methods import inverse_ising
 from ..methods.optimize import LBFGSOptions
 from ..models import spinglass
 
-__all__ = ["MODULES", "FitSettings", "sample_generator", "compute_exact_point", "compute_samples_point", "aggregate"]
+__all__ = ["MODULES", "STAGES", "FitSettings", "sample_generator", "compute_exact_point", "compute_samples_point", "aggregate"]
 
 log = logging.getLogger(__name__)
 
@@ -232,3 +232,16 @@ def aggregate(paths) -> xr.Dataset:
                  "L": int(exact.L), "seed": int(exact.seed)}  # fmt: skip
     out.attrs.update(aggregate_attrs(datasets, stage="inverse_ising_aggregate", modules=MODULES, **read_cost))
     return out
+
+
+#: The stages of ``difftn inverse-ising ...`` (difftn.cli): function, help, what the command writes.
+STAGES = {
+    "exact": Stage("difftn.studies.inverse_ising:compute_exact_point",
+                   "fit to the exact moments; Fisher information by second-order AD"),
+    "samples": Stage("difftn.studies.inverse_ising:compute_samples_point",
+                     "fits to the moments of N exact samples, several sample sets"),
+    "aggregate": Stage("difftn.studies.inverse_ising:aggregate", "recovery error against N with its log-log slope",
+                       "table"),
+    "figure": Stage("", "recovery error against N", "figure",
+                    {"recovery": ("difftn.plots.inverse_ising:inverse_ising_recovery", False)}),
+}

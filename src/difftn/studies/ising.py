@@ -13,14 +13,14 @@ import xarray as xr
 
 from ..infra import runtime
 from ..infra.io import read_dataset
-from ..infra.options import ConfigHash, Device, Dtype, Option
+from ..infra.options import ConfigHash, Device, Dtype, Option, Stage
 from ..infra.provenance import aggregate_attrs, provenance_attrs
 from ..methods.thermodynamics import trg_observables
 from ..models import ising
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MODULES", "beta_grid", "format_beta", "compute_point", "aggregate"]
+__all__ = ["MODULES", "STAGES", "beta_grid", "format_beta", "compute_point", "aggregate"]
 
 #: Library modules whose source determines an Ising result (for provenance and reruns).
 MODULES = ("difftn.linalg", "difftn.contract.trg", "difftn.models.ising", "difftn.methods.thermodynamics",
@@ -135,3 +135,12 @@ def aggregate(paths) -> xr.Dataset:
     stacked.attrs = {k: points[0].attrs[k] for k in ("title", "chi", "steps")}
     stacked.attrs.update(aggregate_attrs(points, stage="ising_aggregate", modules=MODULES, **read_cost))
     return stacked
+
+
+#: The stages of ``difftn ising ...`` (difftn.cli): function, help, what the command writes.
+STAGES = {
+    "point": Stage("difftn.studies.ising:compute_point", "one beta: lnZ, energy, specific heat by TRG + AD"),
+    "aggregate": Stage("difftn.studies.ising:aggregate", "stack point files of one (chi, steps) along beta", "table"),
+    "figure": Stage("", "Fig. 3: energy and specific heat against Onsager", "figure",
+                    {"fig3": ("difftn.plots.ising:ising_fig3", True)}),
+}

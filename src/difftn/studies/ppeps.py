@@ -30,7 +30,7 @@ from ..contract.boundary_mps import BoundaryMPSOptions
 from ..data.datasets import is_bars_and_stripes
 from ..infra import runtime
 from ..infra.io import read_dataset
-from ..infra.options import ConfigHash, Device, Dtype, Option, check_bounds
+from ..infra.options import ConfigHash, Device, Dtype, Option, Stage, check_bounds
 from ..infra.provenance import aggregate_attrs, provenance_attrs
 from ..methods.born import independent_pixel_nll
 from ..methods.ppeps import exact_chi, from_flat, random_ppeps, to_flat
@@ -39,7 +39,7 @@ from ..methods.ppeps.train import TrainOptions, evaluate_nll, train
 from .born import (DATA_DEFAULTS, DATASETS, HIDE, Cols, Data, Rows, SplitSeed, TestFraction, Threshold, _hidden_mask,
                    data_settings, load_data, samples_dataset, stack_models)
 
-__all__ = ["MODULES", "DATASETS", "HIDE", "train_point", "load_model", "sample_point", "aggregate"]
+__all__ = ["MODULES", "STAGES", "DATASETS", "HIDE", "train_point", "load_model", "sample_point", "aggregate"]
 
 log = logging.getLogger(__name__)
 
@@ -192,3 +192,14 @@ def aggregate(paths) -> xr.Dataset:
     out.attrs["title"] = f"positive PEPS NLL against the bond dimension ({out.attrs['data']})"
     out.attrs.update(aggregate_attrs(points, stage="ppeps_aggregate", modules=MODULES, **read_cost))
     return out
+
+
+#: The stages of ``difftn ppeps ...`` (difftn.cli): function, help, what the command writes.
+STAGES = {
+    "train": Stage("difftn.studies.ppeps:train_point", "NLL training at one bond dimension D and boundary-MPS chi"),
+    "sample": Stage("difftn.studies.ppeps:sample_point", "exact samples and inpainting from a model file"),
+    "aggregate": Stage("difftn.studies.ppeps:aggregate", "model files of one data set -> table over D", "table"),
+    "figure": Stage("", "nll: test NLL against parameter count (--born: Born machine beside it); samples",
+                    "figure", {"nll": ("difftn.plots.ppeps:ppeps_nll", True),
+                               "samples": ("difftn.plots.ppeps:ppeps_samples", False)}, extra_inputs="born"),
+}

@@ -23,12 +23,12 @@ import xarray as xr
 from ..contract.boundary_mps import BoundaryMPSOptions
 from ..infra import runtime
 from ..infra.io import read_dataset
-from ..infra.options import ConfigHash, Device, Dtype, Option
+from ..infra.options import ConfigHash, Device, Dtype, Option, Stage
 from ..infra.provenance import aggregate_attrs, provenance_attrs
 from ..methods.spinglass_solver import mps_observables
 from ..models import spinglass
 
-__all__ = ["MODULES", "EXACT_MODULES", "MAX_EXACT_L", "compute_point", "compute_exact", "aggregate"]
+__all__ = ["MODULES", "STAGES", "EXACT_MODULES", "MAX_EXACT_L", "compute_point", "compute_exact", "aggregate"]
 
 log = logging.getLogger(__name__)
 
@@ -230,3 +230,15 @@ def aggregate(paths) -> xr.Dataset:
     out.attrs["title"] = "Ising spin glass: boundary-MPS convergence"
     out.attrs.update(aggregate_attrs(datasets, stage="spinglass_aggregate", modules=MODULES, **read_cost))
     return out
+
+
+#: The stages of ``difftn spinglass ...`` (difftn.cli): function, help, what the command writes.
+STAGES = {
+    "point": Stage("difftn.studies.spinglass:compute_point", "lnZ, every <s_i s_j> and <s_i> at one chi"),
+    "exact": Stage("difftn.studies.spinglass:compute_exact", "exact lnZ and correlations by the transfer matrix"),
+    "aggregate": Stage("difftn.studies.spinglass:aggregate", "table over (L, seed, chi) of lnZ and errors", "table"),
+    "figure": Stage("", "convergence: errors against chi; correlations: one instance against the exact ones "
+                    "(its point and exact files)", "figure",
+                    {"convergence": ("difftn.plots.spinglass:spinglass_convergence", False),
+                     "correlations": ("difftn.plots.spinglass:spinglass_correlations", True)}),
+}
