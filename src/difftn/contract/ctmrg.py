@@ -53,6 +53,9 @@ Gradient modes of ``ctmrg`` (``grad_mode``):
                     ``fp_mismatch``, or no convergence) the run falls back to
                     ``"checkpoint"`` over as many steps and logs a warning;
                     an unconverged adjoint raises ``FixedPointError``.
+                    First derivatives only: a differentiable backward
+                    (``create_graph=True``, Hessian-vector products) raises
+                    ``FixedPointError`` too.
 """
 
 import logging

@@ -1,4 +1,9 @@
-"""L-BFGS driver with a snapshot after every iteration and exact resume.
+"""L-BFGS and trust-region Newton-CG drivers with a snapshot after every iteration and exact resume.
+
+``minimize`` (L-BFGS) is described here; ``minimize_newton`` (truncated
+Newton with Steihaug-CG on Hessian-vector products, ``NewtonOptions``) keeps
+the same conventions (callback, snapshot, resume, no accepted loss rise) and
+is described in its docstring.
 
 Wraps ``torch.optim.LBFGS`` (Nocedal & Wright, Numerical Optimization,
 Alg. 7.4/7.5) with the strong-Wolfe line search (``line_search_fn=
@@ -32,7 +37,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["LINE_SEARCH", "LBFGSOptions", "minimize"]
+from .hessian import hessian_operator
+
+__all__ = ["LINE_SEARCH", "LBFGSOptions", "minimize", "NewtonOptions", "steihaug_cg", "minimize_newton"]
 
 log = logging.getLogger(__name__)
 
@@ -230,3 +237,228 @@ def minimize(objective, x0: torch.Tensor, options: LBFGSOptions, *, start_iterat
         previous = loss
     bar.close()
     return x.detach(), stop
+
+
+# --------------------------------------------------------------------------
+# Truncated Newton: Newton-CG in a trust region (Steihaug-CG)
+
+
+@dataclass(frozen=True)
+class NewtonOptions:
+    """Options of the trust-region Newton-CG driver ``minimize_newton``.
+
+    Attributes
+    ----------
+    max_iter : int
+        Maximal number of outer (trust-region) iterations, in total across
+        resumes; a rejected step counts as one.
+    cg_max_iter : int
+        Cap on conjugate-gradient iterations (= Hessian-vector products) per
+        outer iteration.
+    trust_radius : float
+        Initial trust radius (Euclidean norm of the step).
+    max_trust_radius : float
+        Upper bound of the trust radius.
+    min_trust_radius : float
+        Stop with ``"trust region collapsed"`` when the radius falls below it
+        (repeated rejections: no measurable decrease is left).
+    eta : float
+        A step is accepted when actual / predicted decrease > eta (0 <= eta < 1/4).
+    tolerance_grad : float
+        Stop when max |gradient| falls below it.
+    tolerance_change : float
+        Stop when an accepted step changes the loss by less than it, or when
+        a full Newton step (inside the region) predicts a decrease below it.
+    """
+
+    max_iter: int = 100
+    cg_max_iter: int = 50
+    trust_radius: float = 1.0
+    max_trust_radius: float = 100.0
+    min_trust_radius: float = 1e-12
+    eta: float = 0.1
+    tolerance_grad: float = 1e-8
+    tolerance_change: float = 1e-12
+
+    def __post_init__(self):
+        for name in ("max_iter", "cg_max_iter"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"Newton {name} must be an integer >= 1, got {getattr(self, name)!r}")
+        for name in ("trust_radius", "max_trust_radius", "min_trust_radius", "tolerance_grad", "tolerance_change"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Newton {name} must be > 0, got {getattr(self, name)!r}")
+        if not self.min_trust_radius <= self.trust_radius <= self.max_trust_radius:
+            raise ValueError(f"Newton trust radii must satisfy min <= initial <= max, got {self.min_trust_radius!r}, "
+                             f"{self.trust_radius!r}, {self.max_trust_radius!r}")  # fmt: skip
+        if not 0 <= self.eta < 0.25:
+            raise ValueError(f"Newton eta must be in [0, 0.25), got {self.eta!r}")
+
+
+def _to_boundary(z, d, radius):
+    """tau >= 0 with |z + tau d| = radius (|z| <= radius)."""
+    dd, zd, zz = float(d @ d), float(z @ d), float(z @ z)
+    return (-zd + math.sqrt(max(zd * zd + dd * (radius * radius - zz), 0.0))) / dd
+
+
+def steihaug_cg(g: torch.Tensor, matvec, radius: float, tol: float, max_iter: int):
+    """Approximate minimizer of m(p) = g.p + p.Hp/2 in |p| <= radius (Steihaug-CG).
+
+    Nocedal & Wright, Numerical Optimization (2nd ed.), Alg. 7.2: conjugate
+    gradients on H p = -g from p = 0, stopped at the residual ``tol``, at the
+    trust-region boundary, or along a direction of non-positive curvature
+    (followed to the boundary).  Vectors are flat.
+
+    Returns
+    -------
+    p : torch.Tensor
+        The step.
+    Hp : torch.Tensor
+        H p, accumulated without an extra product.
+    products : int
+        Hessian-vector products spent.
+    interior : bool
+        The step ended inside the region (a converged or capped CG solve).
+    """
+    z, Hz = torch.zeros_like(g), torch.zeros_like(g)
+    r = g.clone()
+    d = -r
+    rr = float(r @ r)
+    if math.sqrt(rr) <= tol:
+        return z, Hz, 0, True
+    products = 0
+    for _ in range(max_iter):
+        Hd = matvec(d)
+        products += 1
+        dHd = float(d @ Hd)
+        if dHd <= 0:  # non-positive curvature: to the boundary along d
+            tau = _to_boundary(z, d, radius)
+            return z + tau * d, Hz + tau * Hd, products, False
+        alpha = rr / dHd
+        if float(torch.linalg.vector_norm(z + alpha * d)) >= radius:
+            tau = _to_boundary(z, d, radius)
+            return z + tau * d, Hz + tau * Hd, products, False
+        z, Hz = z + alpha * d, Hz + alpha * Hd
+        r = r + alpha * Hd
+        rr_new = float(r @ r)
+        if math.sqrt(rr_new) <= tol:
+            break
+        d = -r + (rr_new / rr) * d
+        rr = rr_new
+    return z, Hz, products, True
+
+
+def minimize_newton(objective, x0: torch.Tensor, options: NewtonOptions, *, start_iteration=0, snapshot=None,
+                    callback=None, progress=True):  # fmt: skip
+    """Minimize ``objective(x) -> scalar tensor`` by trust-region Newton-CG from ``x0``.
+
+    Each iteration solves the trust-region subproblem with ``steihaug_cg``
+    using Hessian-vector products by double backward
+    (``difftn.methods.hessian.hessian_operator``; the objective must be twice
+    differentiable: CTMRG in the ``"unrolled"`` or ``"checkpoint"`` gradient
+    mode, not ``"fixed_point"``), to the relative residual
+    min(0.5, sqrt(|g|)) (Nocedal & Wright Alg. 7.1, superlinear forcing
+    sequence), then evaluates the objective at x + p.  The step is accepted
+    when the actual decrease exceeds ``eta`` times the model's predicted
+    decrease, which is positive, so the loss never rises (a rise, or a
+    non-finite trial, is rejected); the radius shrinks on a poor ratio and
+    grows on a good step that reached the boundary (Nocedal & Wright
+    Alg. 4.1).  Each evaluation records the graph of the first backward, so
+    the evaluation of an accepted trial serves the next iteration's products.
+
+    Parameters and callback are those of ``minimize``: ``callback(iteration,
+    x, loss, grad_max, snapshot)`` after every iteration (a rejected one
+    reports the unchanged point), ``snapshot`` and ``start_iteration``
+    resume.  The snapshot holds the point, its loss and gradient, the trust
+    radius, the previous loss, and the counters ``evaluations`` and
+    ``hvps`` (objective evaluations with their gradient, Hessian-vector
+    products; cumulative).  A resumed run evaluates the objective at the
+    snapshot's point again (to rebuild the graph), so it repeats the
+    uninterrupted run exactly when the objective is a function of x alone
+    (one evaluation more in ``evaluations``).
+
+    Returns
+    -------
+    x : torch.Tensor
+        Final parameters (detached).
+    stop_reason : str
+        ``"gradient"``, ``"no change"``, ``"max_iter"`` or ``"trust region collapsed"``.
+    """
+    shape = x0.shape
+    counts = {"evaluations": 0, "hvps": 0}
+
+    def evaluate(x):
+        loss, g, matvec = hessian_operator(objective, x.reshape(shape))
+        counts["evaluations"] += 1
+
+        def flat_matvec(v):
+            counts["hvps"] += 1
+            return matvec(v.reshape(shape)).reshape(-1)
+
+        return float(loss), g.reshape(-1), flat_matvec
+
+    def as_tensor(a):
+        return torch.as_tensor(np.asarray(a), dtype=x0.dtype, device=x0.device)
+
+    if snapshot is None:
+        x = x0.detach().reshape(-1).clone()
+        radius, previous = options.trust_radius, math.inf
+    else:
+        x = as_tensor(snapshot["cache_x"]).reshape(-1)
+        radius, previous = float(snapshot["trust_radius"]), float(snapshot["prev_loss"])
+        counts.update(evaluations=int(snapshot["evaluations"]), hvps=int(snapshot["hvps"]))
+    loss, g, matvec = evaluate(x)
+    if not (math.isfinite(loss) and torch.isfinite(g).all()):
+        raise FloatingPointError(f"objective or gradient not finite at the start point (loss={loss})")
+
+    def snap():
+        return {"cache_x": x.cpu().numpy().copy(), "cache_grad": g.cpu().numpy().copy(), "cache_loss": loss,
+                "trust_radius": radius, "prev_loss": previous, **{k: float(v) for k, v in counts.items()}}  # fmt: skip
+
+    bar = tqdm(total=options.max_iter, initial=start_iteration, disable=not progress, desc="Newton-CG", unit="it")
+    stop = "max_iter"
+    for iteration in range(start_iteration + 1, options.max_iter + 1):
+        gnorm = float(torch.linalg.vector_norm(g))
+        if float(g.abs().max()) <= options.tolerance_grad:
+            stop = "gradient"
+            break
+        tol = min(0.5, math.sqrt(gnorm)) * gnorm
+        p, Hp, _, interior = steihaug_cg(g, matvec, radius, tol, options.cg_max_iter)
+        predicted = -(float(g @ p) + 0.5 * float(p @ Hp))
+        pnorm = float(torch.linalg.vector_norm(p))
+        if interior and predicted < options.tolerance_change:
+            log.info("iteration %d: Newton step predicts a decrease of %.1e only; stopping", iteration, predicted)
+            stop = "no change"
+            break
+        trial = x + p
+        t_loss, t_g, t_matvec = evaluate(trial)
+        finite = math.isfinite(t_loss) and bool(torch.isfinite(t_g).all())
+        rho = (loss - t_loss) / predicted if finite and predicted > 0 else -math.inf
+        accepted = rho > options.eta
+        if rho < 0.25:
+            radius = 0.25 * min(radius, pnorm)
+        elif rho > 0.75 and not interior:
+            radius = min(2 * radius, options.max_trust_radius)
+        if accepted:
+            previous = loss
+            x, loss, g, matvec = trial, t_loss, t_g, t_matvec
+        else:
+            log.info("iteration %d: step rejected (loss %.12f -> %.12f, ratio %.2f); trust radius %.2e", iteration,
+                     loss, t_loss, rho, radius)  # fmt: skip
+        del t_matvec
+        grad_max = float(g.abs().max())
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.10f}", grad=f"{grad_max:.1e}", radius=f"{radius:.1e}")
+        log.info("iteration %d: loss %.12f, max|grad| %.3e, trust radius %.2e", iteration, loss, grad_max, radius)
+        if callback is not None:
+            callback(iteration, x.reshape(shape).clone(), loss, grad_max, snap())
+        if accepted and grad_max <= options.tolerance_grad:
+            stop = "gradient"
+            break
+        if accepted and abs(previous - loss) < options.tolerance_change:
+            stop = "no change"
+            break
+        if radius < options.min_trust_radius:
+            stop = "trust region collapsed"
+            break
+    bar.close()
+    return x.reshape(shape).clone(), stop
