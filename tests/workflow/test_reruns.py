@@ -56,6 +56,7 @@ RERUNS = {
     "difftn/methods/ipeps.py": HEISENBERG,
     "difftn/models/heisenberg.py": HEISENBERG,
     "difftn/methods/optimize.py": HEISENBERG | INVERSE | DESIGN,
+    "difftn/methods/hessian.py": HEISENBERG | INVERSE | DESIGN,
     "difftn/data/reference.py": HEISENBERG_MEASURE,
     "difftn/methods/born/mps.py": BORN,
     "difftn/data/datasets.py": BORN,

@@ -75,6 +75,11 @@ def _check_config():
             raise ValueError(
                 f"config field heisenberg.{key}: needs one entry per D ({len(h['D'])}), got {len(h[key])}"
             )
+    if h.get("optimizer") == "newton" and h["ctmrg"]["grad_mode"] == "fixed_point":
+        raise ValueError(
+            "config field heisenberg.optimizer: newton needs heisenberg.ctmrg.grad_mode checkpoint or unrolled "
+            "(the fixed-point backward is not twice differentiable)"
+        )
 
 
 _check_config()
@@ -219,6 +224,7 @@ def heisenberg_optimize_options(wildcards):
         "grad_mode": ctm.get("grad_mode"),
         "ctm_tol": ctm.get("tol"),
         "ctm_max_iter": ctm.get("max_iter"),
+        "optimizer": HEIS.get("optimizer"),
         "checkpoint": f"results/heisenberg/D{wildcards.D}_chi{wildcards.chi}/progress.nc",
         "device": HEIS["device"],
         "dtype": HEIS["dtype"],

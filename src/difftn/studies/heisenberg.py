@@ -10,7 +10,7 @@ it exactly; ``init`` starts from a smaller-D state padded with small noise.
 
 State file (NetCDF) variables: ``A[s,u,l,d,r]``, ``C``, ``E``, history over
 ``iteration`` (``energy``, ``grad_max``, ``magnetization``, ``ctm_iterations``,
-``ctm_converged``, ``elapsed_s``) and ``lbfgs_*`` (optimizer state).
+``ctm_converged``, ``elapsed_s``) and ``lbfgs_*`` (optimizer state, L-BFGS or Newton: ``optimizer`` attribute).
 """
 
 import json
@@ -34,7 +34,7 @@ from ..methods.ipeps import (ESTIMATORS, bond_energy, bond_rdm, double_layer, ev
 from ..data.reference import QMC_ENERGY
 from ..infra.options import ConfigHash, Device, Dtype, Option, Stage
 from ..infra.provenance import aggregate_attrs, file_sha256, provenance_attrs, source_hash
-from ..methods.optimize import LINE_SEARCH, LBFGSOptions, minimize
+from ..methods.optimize import LINE_SEARCH, LBFGSOptions, NewtonOptions, minimize, minimize_newton
 from ..models.heisenberg import bond_hamiltonian
 
 __all__ = ["MODULES", "STAGES", "MEASURE_MODULES", "MEASURE_MAX_ITER", "random_tensor", "pad_tensor", "pad_env", "resume_check",
@@ -50,6 +50,7 @@ MODULES = (
     "difftn.methods.ipeps",
     "difftn.models.heisenberg",
     "difftn.methods.optimize",
+    "difftn.methods.hessian",
     "difftn.studies.heisenberg",
 )
 #: A measurement also reports the error against QMC (``reference``).
@@ -191,7 +192,7 @@ def _state_dataset(A, env, history, snapshot, attrs) -> xr.Dataset:
     return ds
 
 
-def resume_check(path, D: int, chi: int, seed: int, ctm: CTMRGOptions, init=None) -> list[str]:
+def resume_check(path, D: int, chi: int, seed: int, ctm: CTMRGOptions, init=None, optimizer="lbfgs") -> list[str]:
     """What differs between the run saved in ``path`` and the requested one ([] when it may be resumed).
 
     A run is resumed only with the same D, chi and seed, the same CTMRG settings
@@ -207,6 +208,7 @@ def resume_check(path, D: int, chi: int, seed: int, ctm: CTMRGOptions, init=None
             "ctmrg options": all(old_ctm.get(k) == getattr(ctm, k) for k in ("tol", "max_iter", "grad_mode")),
             "library source": old.attrs["source_hash"] == source_hash(*MODULES),
             "initial state": old.attrs.get("init_sha256", "none") == (file_sha256(init) if init else "none"),
+            "optimizer": old.attrs.get("optimizer", "lbfgs") == optimizer,
         }
     except Exception as err:  # unreadable or foreign: start over
         log.warning("cannot resume from %s: %s", path, err)
@@ -232,6 +234,9 @@ def optimize(
     ctm_tol: Annotated[float, Option("CTMRG tolerance: largest change of the half-row density matrix and the "
                                      "sorted corner spectrum in one step", low=0, open=True)] = CTMRGOptions.tol,
     ctm_max_iter: Annotated[int, Option("CTMRG iteration cap", low=1)] = CTMRGOptions.max_iter,
+    optimizer: Annotated[Literal["lbfgs", "newton"], Option(
+        "lbfgs: L-BFGS with a strong-Wolfe line search; newton: trust-region Newton-CG on Hessian-vector products "
+        "by double backward (needs --grad-mode checkpoint or unrolled)")] = "lbfgs",
     checkpoint: Annotated[Path | None, Option("write every iteration to this file and resume from it when "
                                               "compatible; --out receives the final state")] = None,
     device: Device = "auto",
@@ -261,11 +266,20 @@ def optimize(
     dev, dt = runtime.resolve_device(device), runtime.resolve_dtype(dtype)
     ctm_options = CTMRGOptions(chi=chi, tol=ctm_tol, max_iter=ctm_max_iter, grad_mode=grad_mode)
     lbfgs_options = LBFGSOptions(max_iter=max_iter, history_size=history_size, tolerance_grad=tol_grad)
+    if optimizer == "newton":
+        if grad_mode == "fixed_point":
+            raise ValueError("optimizer newton needs second derivatives through CTMRG: use grad_mode checkpoint or "
+                             "unrolled (the fixed-point backward is not twice differentiable)")  # fmt: skip
+        run, run_options = minimize_newton, NewtonOptions(max_iter=max_iter, tolerance_grad=tol_grad)
+    elif optimizer == "lbfgs":
+        run, run_options = minimize, lbfgs_options
+    else:
+        raise ValueError(f"optimizer must be lbfgs or newton, got {optimizer!r}")
     h = bond_hamiltonian(rotated=True, dtype=dt, device=dev)
     out = Path(out)
     history = {key: [] for key in _HISTORY}
     snapshot, start, env, elapsed0 = None, 0, None, 0.0
-    if resume and out.exists() and (changed := resume_check(out, D, chi, seed, ctm_options, init)):
+    if resume and out.exists() and (changed := resume_check(out, D, chi, seed, ctm_options, init, optimizer)):
         log.warning("%s: %s changed, starting afresh", out, ", ".join(changed))
         out.unlink()
     if resume and out.exists():
@@ -279,7 +293,7 @@ def optimize(
         start, seed, init_desc = int(state.attrs["iteration"]), int(state.attrs["seed"]), state.attrs["init"]
         init_digest = state.attrs.get("init_sha256", "none")
         elapsed0 = float(history["elapsed_s"][-1]) if history["elapsed_s"] else 0.0
-        done = state.attrs["stop_reason"] in ("gradient", "no change", "line search failed")
+        done = state.attrs["stop_reason"] in ("gradient", "no change", "line search failed", "trust region collapsed")
         if done or start >= lbfgs_options.max_iter:
             log.info("%s is already done (%s, %d iterations)", out, state.attrs["stop_reason"], start)
             return state
@@ -306,7 +320,8 @@ def optimize(
     attrs = {"title": "Heisenberg iPEPS optimization state", "D": D, "chi": chi, "seed": seed, "init": init_desc,
              "init_sha256": init_digest,
              "line_search": LINE_SEARCH, "ctmrg_options": json.dumps(asdict(ctm_options)),
-             "lbfgs_options": json.dumps(asdict(lbfgs_options)), "estimator": estimator}  # fmt: skip
+             "lbfgs_options": json.dumps(asdict(lbfgs_options)), "estimator": estimator, "optimizer": optimizer,
+             "optimizer_options": json.dumps(asdict(run_options))}  # fmt: skip
     clock = time.perf_counter()
 
     def save(iteration, A, energy, grad_max, snap, stop_reason="running"):
@@ -330,7 +345,7 @@ def optimize(
         state_holder["snap"], state_holder["A"], state_holder["iteration"] = snap, A, iteration
 
     state_holder = {"snap": snapshot, "A": A0, "iteration": start}
-    A, stop = minimize(objective, A0, lbfgs_options, start_iteration=start, snapshot=snapshot, callback=save,
+    A, stop = run(objective, A0, run_options, start_iteration=start, snapshot=snapshot, callback=save,
                        progress=progress)  # fmt: skip
     write_state(state_holder["iteration"], A, state_holder["snap"], stop)
     log.info("D=%d chi=%d: E=%.10f after %d iterations (%s)", D, chi, history["energy"][-1],

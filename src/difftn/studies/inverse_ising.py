@@ -42,6 +42,7 @@ MODULES = (
     "difftn.models.spinglass",
     "difftn.methods.spinglass_solver",
     "difftn.methods.optimize",
+    "difftn.methods.hessian",
     "difftn.methods.inverse_ising",
     "difftn.studies.inverse_ising",
 )
