@@ -101,7 +101,7 @@ def test_newton_optimizer_through_the_study(tmp_path):
                                 tol_grad=1e-9, device="cpu", progress=False)  # fmt: skip
     assert state.attrs["optimizer"] == "newton"
     assert np.all(np.diff(state.energy.values) <= 1e-12)  # a rejected step reports the unchanged point
-    # measured 6.2e-11 above the best-known D = 2 energy after 10 iterations ("no change"), chi = 8
+    # measured 4.2e-11 above D2_ENERGY after 10 iterations ("no change"), chi = 8
     assert EXACT_LOWER < float(state.energy.values[-1]) <= D2_ENERGY + 4e-10
     with pytest.raises(ValueError, match="grad_mode checkpoint or unrolled"):
         heisenberg.optimize(2, 8, tmp_path / "x.nc", optimizer="newton", device="cpu", progress=False)
