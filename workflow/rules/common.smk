@@ -367,7 +367,10 @@ def ppeps_train_options(wildcards):
     options = data_train_options("ppeps", wildcards, "D")
     key = json.dumps([options, PPEPS_SOURCE, FORMAT_VERSION], sort_keys=True)
     tag = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return {**options, "checkpoint": f"results/ppeps/{wildcards.data}/D{wildcards.D}/state-{tag}.pt"}
+    return {
+        **options,
+        "checkpoint": f"results/ppeps/{wildcards.data}/D{wildcards.D}/state-{tag}.pt",
+    }
 
 
 def ppeps_sample_options(wildcards):
@@ -376,7 +379,9 @@ def ppeps_sample_options(wildcards):
 
 def ppeps_models(wildcards):
     return expand(
-        "results/ppeps/{data}/D{D}/model.nc", data=wildcards.data, D=PPEPS[wildcards.data]["D"]
+        "results/ppeps/{data}/D{D}/model.nc",
+        data=wildcards.data,
+        D=PPEPS[wildcards.data]["D"],
     )
 
 
@@ -388,13 +393,17 @@ def ppeps_figure_samples(wildcards):
 
 def ppeps_born_summaries():
     """The Born machine's tables of the data sets both studies train on (drawn beside the PEPS)."""
-    return [f"results/born/{data}/summary.nc" for data in PPEPS_DATA if data in BORN_DATA]
+    return [
+        f"results/born/{data}/summary.nc" for data in PPEPS_DATA if data in BORN_DATA
+    ]
 
 
 def ppeps_outputs():
     """Tables and sample figures of each data set with a D list; NLL figure."""
     files = [
-        *expand("results/ppeps/{data}/summary.{ext}", data=PPEPS_DATA, ext=["nc", "csv"]),
+        *expand(
+            "results/ppeps/{data}/summary.{ext}", data=PPEPS_DATA, ext=["nc", "csv"]
+        ),
         *expand(
             "results/figures/ppeps_samples_{data}.{ext}",
             data=PPEPS_DATA,

@@ -89,7 +89,9 @@ rule ppeps_nll_figure:
     params:
         stage="ppeps figure nll",
         format_version=FORMAT_VERSION,
-        source_hash=source_hash("difftn.plots.common", "difftn.plots.born", "difftn.plots.ppeps"),
+        source_hash=source_hash(
+            "difftn.plots.common", "difftn.plots.born", "difftn.plots.ppeps"
+        ),
     script:
         "../scripts/stage.py"
 
@@ -111,6 +113,8 @@ rule ppeps_samples_figure:
     params:
         stage="ppeps figure samples",
         format_version=FORMAT_VERSION,
-        source_hash=source_hash("difftn.plots.common", "difftn.plots.born", "difftn.plots.ppeps"),
+        source_hash=source_hash(
+            "difftn.plots.common", "difftn.plots.born", "difftn.plots.ppeps"
+        ),
     script:
         "../scripts/stage.py"
