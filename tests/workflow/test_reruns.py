@@ -36,12 +36,15 @@ HEISENBERG = {"heisenberg_optimize": 2, "heisenberg_measure": 3, "heisenberg_agg
 HEISENBERG_MEASURE = {"heisenberg_measure": 3, "heisenberg_aggregate": 1, "heisenberg_figure": 1} | TABLE
 BORN_FIGURES = {"born_nll_figure": 1, "born_samples_figure": 2}
 BORN = {"born_train": 3, "born_sample": 2, "born_aggregate": 2} | BORN_FIGURES | TABLE
+PPEPS_FIGURES = {"ppeps_nll_figure": 1, "ppeps_samples_figure": 1}
+PPEPS = {"ppeps_train": 2, "ppeps_sample": 1, "ppeps_aggregate": 1} | PPEPS_FIGURES | TABLE
 SPINGLASS_FIGURES = {"spinglass_convergence_figure": 1, "spinglass_correlations_figure": 1}
 SPINGLASS = {"spinglass_point": 2, "spinglass_aggregate": 1} | SPINGLASS_FIGURES | TABLE
 INVERSE = {"inverse_ising_exact": 1, "inverse_ising_samples": 2, "inverse_ising_aggregate": 1,
            "inverse_ising_figure": 1} | TABLE  # fmt: skip
 DESIGN = {"design": 1} | TABLE
-FIGURES = {"ising_figure": 1, "heisenberg_figure": 1, "inverse_ising_figure": 1} | BORN_FIGURES | SPINGLASS_FIGURES
+FIGURES = ({"ising_figure": 1, "heisenberg_figure": 1, "inverse_ising_figure": 1} | BORN_FIGURES | PPEPS_FIGURES
+           | SPINGLASS_FIGURES)
 
 # module file (relative to src/) -> jobs a change to it reruns, for the TINY config
 RERUNS = {
@@ -49,8 +52,8 @@ RERUNS = {
     "difftn/models/ising.py": ISING,
     "difftn/methods/thermodynamics.py": ISING,
     "difftn/studies/ising.py": ISING,
-    "difftn/linalg/svd.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
-    "difftn/linalg/eigh.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
+    "difftn/linalg/svd.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
+    "difftn/linalg/eigh.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
     "difftn/contract/ctmrg.py": HEISENBERG,
     "difftn/contract/fixedpoint.py": HEISENBERG,
     "difftn/methods/ipeps.py": HEISENBERG,
@@ -58,9 +61,9 @@ RERUNS = {
     "difftn/methods/optimize.py": HEISENBERG | INVERSE | DESIGN,
     "difftn/methods/hessian.py": HEISENBERG | INVERSE | DESIGN,
     "difftn/data/reference.py": HEISENBERG_MEASURE,
-    "difftn/methods/born/mps.py": BORN,
-    "difftn/data/datasets.py": BORN,
-    "difftn/contract/boundary_mps.py": SPINGLASS | INVERSE,
+    "difftn/methods/born/mps.py": BORN | PPEPS,
+    "difftn/data/datasets.py": BORN | PPEPS,
+    "difftn/contract/boundary_mps.py": SPINGLASS | INVERSE | PPEPS,
     "difftn/models/spinglass.py": SPINGLASS | {"spinglass_exact": 1} | INVERSE,
     "difftn/methods/inverse_ising.py": INVERSE,
     "difftn/methods/fidelity_design.py": DESIGN,
@@ -69,19 +72,19 @@ RERUNS = {
     "difftn/plots/ising.py": {"ising_figure": 1},
     "difftn/plots/heisenberg.py": {"heisenberg_figure": 1},
     "difftn/plots/inverse_ising.py": {"inverse_ising_figure": 1},
-    "difftn/plots/born.py": BORN_FIGURES,
+    "difftn/plots/born.py": BORN_FIGURES | PPEPS_FIGURES,  # plots/ppeps.py draws with born's functions
     "difftn/plots/spinglass.py": SPINGLASS_FIGURES | {"inverse_ising_figure": 1},
     "difftn/cli.py": {},
     "difftn/__main__.py": {},
     "difftn/infra/runtime.py": {},
     "difftn/__init__.py": {},
-    "difftn/linalg/__init__.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
-    "difftn/linalg/qr.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
-    "difftn/linalg/broadening.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
-    "difftn/linalg/truncation.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | BORN,
-    "difftn/linalg/krylov.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
-    "difftn/linalg/polar.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
-    "difftn/linalg/partial_eigh.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN,
+    "difftn/linalg/__init__.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
+    "difftn/linalg/qr.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
+    "difftn/linalg/broadening.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
+    "difftn/linalg/truncation.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | BORN | PPEPS,
+    "difftn/linalg/krylov.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
+    "difftn/linalg/polar.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
+    "difftn/linalg/partial_eigh.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
     "difftn/models/__init__.py": {},
     "difftn/models/tfim.py": DESIGN,
     "difftn/methods/spinglass_solver.py": SPINGLASS | INVERSE,
@@ -89,13 +92,13 @@ RERUNS = {
     "difftn/methods/__init__.py": {},
     "difftn/infra/__init__.py": {},
     "difftn/data/__init__.py": {},
-    "difftn/methods/born/__init__.py": BORN,
-    "difftn/methods/born/train.py": BORN,
-    "difftn/methods/born/sample.py": BORN,
-    "difftn/methods/born/baseline.py": BORN,
+    "difftn/methods/born/__init__.py": BORN | PPEPS,
+    "difftn/methods/born/train.py": BORN | PPEPS,
+    "difftn/methods/born/sample.py": BORN | PPEPS,
+    "difftn/methods/born/baseline.py": BORN | PPEPS,
     "difftn/studies/__init__.py": {},
     "difftn/studies/heisenberg.py": HEISENBERG,
-    "difftn/studies/born.py": BORN,
+    "difftn/studies/born.py": BORN | PPEPS,  # the positive PEPS loads its data through it
     "difftn/studies/spinglass.py": SPINGLASS | {"spinglass_exact": 1},
     "difftn/studies/inverse_ising.py": INVERSE,
     "difftn/studies/design.py": DESIGN,
@@ -103,13 +106,12 @@ RERUNS = {
     "difftn/infra/io.py": {},
     "difftn/infra/provenance.py": {},
     "difftn/infra/options.py": {},
-    # The positive PEPS has no pipeline rules yet: its modules rerun nothing.
-    "difftn/methods/ppeps/__init__.py": {},
-    "difftn/methods/ppeps/model.py": {},
-    "difftn/methods/ppeps/train.py": {},
-    "difftn/methods/ppeps/sample.py": {},
-    "difftn/studies/ppeps.py": {},
-    "difftn/plots/ppeps.py": {},
+    "difftn/methods/ppeps/__init__.py": PPEPS,
+    "difftn/methods/ppeps/model.py": PPEPS,
+    "difftn/methods/ppeps/train.py": PPEPS,
+    "difftn/methods/ppeps/sample.py": PPEPS,
+    "difftn/studies/ppeps.py": PPEPS,
+    "difftn/plots/ppeps.py": PPEPS_FIGURES,
 }
 
 
@@ -202,7 +204,8 @@ def upstream_rules(graph, rule):
 def test_the_rule_graph_holds_the_hashing_rules(rule_graph):
     # The check below is empty unless rules hash modules and have jobs in TINY.
     hashing = {name for name, rule in rule_graph["rules"].items() if rule["modules"]}
-    assert hashing >= {"ising_point", "heisenberg_optimize", "born_train", "spinglass_point", "design", "ising_figure"}
+    assert hashing >= {"ising_point", "heisenberg_optimize", "born_train", "ppeps_train", "spinglass_point", "design",
+                       "ising_figure"}
     assert hashing <= set(rule_graph["jobs"].values())
 
 
@@ -321,7 +324,7 @@ def test_a_new_result_format_reruns_everything(tiny_run, package_copy):
     original = path.read_text()
     try:
         path.write_text(original.replace("FORMAT_VERSION = 1", "FORMAT_VERSION = 2"))
-        everything = ISING | HEISENBERG | BORN | SPINGLASS | {"spinglass_exact": 1} | INVERSE | DESIGN
+        everything = ISING | HEISENBERG | BORN | PPEPS | SPINGLASS | {"spinglass_exact": 1} | INVERSE | DESIGN
         assert planned_jobs(tiny_run, package_copy) == everything
     finally:
         path.write_text(original)

@@ -10,20 +10,21 @@ from difftn.models import ising
 
 
 @pytest.mark.parametrize(
-    "configfile, n_points, n_born, spinglass",
+    "configfile, n_points, n_born, n_ppeps, spinglass",
     [
         # spin glass: points (L x seeds x chi), exact references (L <= 16), inverse-Ising N, design
-        ("config.yaml", 15, 6, (2 * 1 * 4, 2, 4, 1)),
-        ("workflow/configs/paper.yaml", 57, 12, (4 * 5 * 7, 3 * 5, 9, 1)),
+        ("config.yaml", 15, 6, (2, 1), (2 * 1 * 4, 2, 4, 1)),
+        ("workflow/configs/paper.yaml", 57, 12, (6, 2), (4 * 5 * 7, 3 * 5, 9, 1)),
     ],
 )
-def test_dry_run(tmp_path, configfile, n_points, n_born, spinglass):
+def test_dry_run(tmp_path, configfile, n_points, n_born, n_ppeps, spinglass):
     run = snakemake(tmp_path, "-n", "--configfile", str(REPO / configfile))
     assert run.returncode == 0, run.stderr
     counts = job_counts(run.stdout)
     assert counts["ising_point"] == n_points
     assert counts["born_train"] == n_born  # one per data set x D_max
     assert counts["born_sample"] == 2  # the largest D_max of each data set
+    assert (counts["ppeps_train"], counts["ppeps_sample"]) == n_ppeps  # data set x D; the largest D of each
     names = ("spinglass_point", "spinglass_exact", "inverse_ising_samples", "design")
     assert tuple(counts[k] for k in names) == spinglass
 
@@ -67,6 +68,8 @@ def _with(path, value):
         (_with(("born", "digits", "test_fraction"), 1.0), "test_fraction"),
         (_with(("born", "bas", "train", "cutoff"), 1.5), "cutoff"),
         (_with(("born", "figure", "hide"), "middle"), "hide"),
+        (_with(("ppeps", "bas", "D"), [0, 2]), "D"),
+        (_with(("ppeps", "bas", "rows"), 4), "ppeps.bas.rows"),  # not the Born machine's data
         (_with(("spinglass", "chi"), [0]), "chi"),
         (_with(("spinglass", "exact_max_L"), 20), "exact_max_L"),
         (_with(("inverse_ising", "L"), 5), "L"),
@@ -75,6 +78,7 @@ def _with(path, value):
     ],
     ids=["chi<1", "steps<1", "beta=0", "beta<0", "start>stop", "missing-stop", "unknown-key", "threads<1",
          "chi-per-D", "grad-mode", "D<1", "born-Dmax<1", "born-test-fraction", "born-cutoff", "born-hide",
+         "ppeps-D<1", "ppeps-rows-not-born's",
          "sg-chi<1", "sg-exact-L", "inverse-L", "inverse-method", "design-low>high"],  # fmt: skip
 )
 def test_bad_config_is_rejected_before_any_job(tmp_path, config, field):
@@ -137,6 +141,23 @@ def test_tiny_run_writes_sane_results(tiny_run):
         for ext in ("png", "pdf"):
             assert (tmp_path / f"results/figures/{name}.{ext}").stat().st_size > 10_000
     assert (tmp_path / "results/benchmarks/born/bas/Dmax8/train.tsv").exists()
+    # Positive PEPS on the Born machine's 3x3 bars and stripes, exact contraction (chi 4 >= D^1).
+    pp = read_dataset(tmp_path / "results/ppeps/bas/summary.nc")
+    assert list(pp.D.values) == [2, 3] and list(pp.chi.values) == [4, 4]
+    nll = pp.train_nll.values
+    # Gibbs: no model's NLL on all 14 patterns is below ln 14 (2.64); training beats independent pixels
+    # (6.24): measured 4.55 (D = 2) and 3.38 (D = 3) after 20 epochs
+    assert np.all(nll >= np.log(14) - 1e-9) and np.all(nll < float(pp.baseline_train_nll) - 0.5)
+    assert nll[1] < nll[0]  # D = 3 learns more than D = 2 (measured 1.17 lower)
+    model = read_dataset(tmp_path / "results/ppeps/bas/D3/model.nc")
+    assert model.attrs["source_hash"] and model.sizes["parameter"] == int(pp.parameter_count.sel(D=3))
+    assert list((tmp_path / "results/ppeps/bas/D3").glob("state-*.pt"))  # the resumable state, beside the model
+    samples = read_dataset(tmp_path / "results/ppeps/bas/D3/samples.nc")
+    assert samples.sizes["sample"] == 16 and set(np.unique(samples.samples.values)) <= {0, 1}
+    for name in ("ppeps_nll", "ppeps_samples_bas"):
+        for ext in ("png", "pdf"):
+            assert (tmp_path / f"results/figures/{name}.{ext}").stat().st_size > 10_000
+    assert (tmp_path / "results/benchmarks/ppeps/bas/D3/train.tsv").exists()
     # Spin glass: chi = 2 = 2^(3//2) is exact on 3 x 3 (fields included); chi = 1 is not.
     sg = read_dataset(tmp_path / "results/spinglass/summary.nc").sel(L=3, seed=0)
     # measured 1.8e-15 and 1.2e-15: rounding

@@ -14,6 +14,7 @@ from difftn.infra.provenance import source_hash
 from difftn.studies import born as born_study
 from difftn.studies import heisenberg as heisenberg_study
 from difftn.studies import ising as ising_study
+from difftn.studies import ppeps as ppeps_study
 
 
 def _allowed(schema):
@@ -255,42 +256,60 @@ BORN = config["born"]
 BORN_DATA = [name for name in born_study.DATASETS if BORN[name]["max_bond"]]
 
 
-def born_train_options(wildcards):
-    """A data set's own settings (shape, threshold, split) and training options at one D_max."""
-    section = BORN[wildcards.data]
+def data_train_options(study, wildcards, bonds):
+    """Options of a train job of a data-set study (born, ppeps) at the wildcards' data set and bond.
+
+    The data set's own settings (shape, threshold, split: every key of its section
+    but the bond list ``bonds`` and ``train``, e.g. ppeps' ``chi``), its training
+    options, and the study's seed, sample count, device, dtype and config hash.
+    """
+    top = config[study]
+    section = top[wildcards.data]
     return {
         "data": wildcards.data,
-        "max_bond": int(wildcards.D),
-        **{k: v for k, v in section.items() if k not in ("max_bond", "train")},
+        bonds: int(wildcards.D),
+        **{k: v for k, v in section.items() if k not in (bonds, "train")},
         **section["train"],
-        "seed": BORN["seed"],
-        "n_samples": BORN["samples"],
-        "device": BORN["device"],
-        "dtype": BORN["dtype"],
-        "config_hash": born_config_hash(wildcards),
+        "seed": top["seed"],
+        "n_samples": top["samples"],
+        "device": top["device"],
+        "dtype": top["dtype"],
+        "config_hash": data_config_hash(study, wildcards),
     }
 
 
-def born_sample_options(wildcards):
-    figure = BORN["figure"]
+def data_sample_options(study, wildcards):
+    """Options of a sample job of a data-set study: its ``figure`` settings, seed, device."""
+    top = config[study]
+    figure = top["figure"]
     return {
         "n_samples": figure["samples"],
         "n_images": figure["images"],
         "completions": figure["completions"],
         "hide": figure["hide"],
-        "seed": BORN["seed"],
-        "device": BORN["device"],
-        "config_hash": born_config_hash(wildcards),
+        "seed": top["seed"],
+        "device": top["device"],
+        "config_hash": data_config_hash(study, wildcards),
     }
 
 
-def born_config_hash(wildcards):
-    """Hash of what a data set's results depend on: its subsection, shared settings."""
-    shared = {k: v for k, v in BORN.items() if k not in born_study.DATASETS}
+def data_config_hash(study, wildcards):
+    """Hash of what a data set's results depend on: its subsection, the study's shared settings."""
+    top = config[study]
+    shared = {k: v for k, v in top.items() if k not in born_study.DATASETS}
     text = json.dumps(
-        {"shared": shared, wildcards.data: BORN[wildcards.data]}, sort_keys=True
+        {"shared": shared, wildcards.data: top[wildcards.data]}, sort_keys=True
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def born_train_options(wildcards):
+    """A data set's own settings (shape, threshold, split) and training options at one D_max."""
+    return data_train_options("born", wildcards, "max_bond")
+
+
+def born_sample_options(wildcards):
+    return data_sample_options("born", wildcards)
 
 
 def born_models(wildcards):
@@ -322,6 +341,86 @@ def born_outputs():
     return files
 
 
+PPEPS = config["ppeps"]
+PPEPS_DATA = [name for name in ppeps_study.DATASETS if PPEPS[name]["D"]]
+PPEPS_SOURCE = source_hash(*ppeps_study.MODULES)
+
+
+def _check_ppeps_config():
+    """The positive PEPS is compared with the Born machine on the same data: same settings."""
+    for name in PPEPS_DATA:
+        if not BORN[name]["max_bond"]:
+            continue
+        for key, value in BORN[name].items():
+            if key in PPEPS[name] and key != "train" and PPEPS[name][key] != value:
+                raise ValueError(
+                    f"config field ppeps.{name}.{key}: must equal born.{name}.{key} ({value}), the Born "
+                    f"machine it is compared with, got {PPEPS[name][key]}"
+                )
+
+
+_check_ppeps_config()
+
+
+def ppeps_train_options(wildcards):
+    """A data set's settings, chi and training options at bond D; the resumable state beside the model.
+
+    The state file's name holds a hash of the options and the library source, so
+    a killed job resumes its own state and a job with other settings or code
+    starts afresh (``train`` refuses a state of other options and would resume
+    one of other data settings or code).
+    """
+    options = data_train_options("ppeps", wildcards, "D")
+    key = json.dumps([options, PPEPS_SOURCE, FORMAT_VERSION], sort_keys=True)
+    tag = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return {
+        **options,
+        "checkpoint": f"results/ppeps/{wildcards.data}/D{wildcards.D}/state-{tag}.pt",
+    }
+
+
+def ppeps_sample_options(wildcards):
+    return data_sample_options("ppeps", wildcards)
+
+
+def ppeps_models(wildcards):
+    return expand(
+        "results/ppeps/{data}/D{D}/model.nc",
+        data=wildcards.data,
+        D=PPEPS[wildcards.data]["D"],
+    )
+
+
+def ppeps_figure_samples(wildcards):
+    """Samples of the largest D of the data set."""
+    D = max(PPEPS[wildcards.data]["D"])
+    return f"results/ppeps/{wildcards.data}/D{D}/samples.nc"
+
+
+def ppeps_born_summaries():
+    """The Born machine's tables of the data sets both studies train on (drawn beside the PEPS)."""
+    return [
+        f"results/born/{data}/summary.nc" for data in PPEPS_DATA if data in BORN_DATA
+    ]
+
+
+def ppeps_outputs():
+    """Tables and sample figures of each data set with a D list; NLL figure."""
+    files = [
+        *expand(
+            "results/ppeps/{data}/summary.{ext}", data=PPEPS_DATA, ext=["nc", "csv"]
+        ),
+        *expand(
+            "results/figures/ppeps_samples_{data}.{ext}",
+            data=PPEPS_DATA,
+            ext=["png", "pdf"],
+        ),
+    ]
+    if PPEPS_DATA:
+        files += expand("results/figures/ppeps_nll.{ext}", ext=["png", "pdf"])
+    return files
+
+
 def get_final_output():
     return [
         "results/benchmarks/summary.csv",
@@ -330,6 +429,7 @@ def get_final_output():
         *expand("results/heisenberg/summary.{ext}", ext=["nc", "csv"]),
         *expand("results/figures/heisenberg_fig4.{ext}", ext=["png", "pdf"]),
         *born_outputs(),
+        *ppeps_outputs(),
         *spinglass_final_output(),
     ]
 
@@ -457,4 +557,8 @@ def benchmark_files():
         bonds = BORN[data]["max_bond"]
         files += [f"results/benchmarks/born/{data}/Dmax{D}/train.tsv" for D in bonds]
         files.append(f"results/benchmarks/born/{data}/Dmax{max(bonds)}/sample.tsv")
+    for data in PPEPS_DATA:
+        bonds = PPEPS[data]["D"]
+        files += [f"results/benchmarks/ppeps/{data}/D{D}/train.tsv" for D in bonds]
+        files.append(f"results/benchmarks/ppeps/{data}/D{max(bonds)}/sample.tsv")
     return files
