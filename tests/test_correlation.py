@@ -62,7 +62,8 @@ def _ising_spectra(beta, chis):
 def test_exact_correlation_length_formula():
     # disordered: 1/xi = ln coth(beta) - 2 beta, the textbook form of 2 (K* - beta)
     beta = 0.3
-    assert ising.exact_correlation_length(beta) == pytest.approx(1 / (math.log(1 / math.tanh(beta)) - 2 * beta), rel=1e-14)
+    textbook = 1 / (math.log(1 / math.tanh(beta)) - 2 * beta)
+    assert ising.exact_correlation_length(beta) == pytest.approx(textbook, rel=1e-14)
     # duality: xi(beta) in the ordered phase is half xi(beta*) in the disordered phase
     dual = math.atanh(math.exp(-2 * beta))
     assert ising.exact_correlation_length(dual) == pytest.approx(ising.exact_correlation_length(beta) / 2, rel=1e-13)
