@@ -63,6 +63,11 @@ def test_measure_reads_a_published_json_state():
     assert float(ds.energy) == pytest.approx(listed[16][0], abs=1e-13)  # measured 1e-16
     assert float(ds.magnetization) == pytest.approx(listed[16][1], abs=1e-13)  # measured 6e-15
     assert ds.attrs["estimator"] == "plaquette"
+    # The measurement records the column transfer matrix's |lambda_i/lambda_0| (the .dat's l0..l5) and xi.
+    table = np.loadtxt(path.with_suffix(".dat"), comments="#")
+    levels = table[table[:, 2] == 16][0, 5:11]
+    assert ds.transfer_eigenvalues.values == pytest.approx(levels, abs=1e-6)  # measured 9.5e-8 (test_correlation)
+    assert float(ds.correlation_length) == pytest.approx(-1 / np.log(levels[1]), rel=1e-5)
     with pytest.raises(ValueError, match="estimator must be one of"):
         measure(path, 16, estimator="triangle", device="cpu")
 

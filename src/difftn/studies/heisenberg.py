@@ -26,7 +26,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..contract.ctmrg import GRAD_MODES, CTMRGOptions, NotConvergedError, ctmrg
+from ..contract.ctmrg import (GRAD_MODES, CTMRGOptions, NotConvergedError, correlation_length, ctmrg,
+                              transfer_spectrum)
 from ..infra import runtime
 from ..infra.io import read_dataset, write_dataset
 from ..methods.ipeps import (ESTIMATORS, bond_energy, bond_rdm, double_layer, evaluate, identity_boundary, prepare,
@@ -56,6 +57,8 @@ MODULES = (
 #: A measurement also reports the error against QMC (``reference``).
 MEASURE_MODULES = MODULES + ("difftn.data.reference",)
 
+#: Transfer-matrix eigenvalues a measurement records.
+TRANSFER_LEVELS = 6
 #: CTMRG iteration cap of a measurement: converging at a larger chi than the optimization's takes longer.
 MEASURE_MAX_ITER = 1000
 
@@ -395,19 +398,27 @@ def measure(
             env = tuple(torch.as_tensor(state[k].values, dtype=dt, device=dev) for k in ("C", "E"))
             source = {"optimization_chi": int(state.attrs["chi"]), "iterations": int(state.attrs["iteration"])}
         As = prepare(A)
-        C, E, info = ctmrg(double_layer(As), options, env=env, boundary=boundary)
+        T = double_layer(As)
+        C, E, info = ctmrg(T, options, env=env, boundary=boundary)
         if not info.converged:
             raise NotConvergedError(f"CTMRG at chi={chi} for {state_path}: not converged after {info.iterations} "
                                     f"iterations (spectrum change {info.error:.1e} > tol {options.tol})")  # fmt: skip
         rho = bond_rdm(C, E, As, estimator)
         energy = float(2 * bond_energy(rho, bond_hamiltonian(True, dt, dev)))
         mag = float(site_magnetization(C, E, As))
+        # |lambda_i / lambda_0| of the column transfer matrix (the published .dat convention) and xi
+        levels = min(TRANSFER_LEVELS, E.shape[0] ** 2 * E.shape[1] - 2)
+        spectrum = transfer_spectrum(E, T, k=levels)
+        xi = correlation_length(spectrum)
     ds = xr.Dataset(
         {
             "energy": ((), energy, {"long_name": "energy per site", "units": "J"}),
             "magnetization": ((), mag, {"long_name": "staggered magnetization |<S>|"}),
             "energy_relative_error": ((), (energy - QMC_ENERGY) / abs(QMC_ENERGY),
                                       {"long_name": "(E - E_QMC)/|E_QMC|, QMC: Sandvik 1997"}),
+            "transfer_eigenvalues": (("level",), spectrum.abs().cpu().numpy(),
+                                     {"long_name": "|lambda_i / lambda_0| of the column transfer matrix E-T-E"}),
+            "correlation_length": ((), xi, {"long_name": "xi = -1/ln|lambda_1/lambda_0|", "units": "lattice spacing"}),
             "ctm_iterations": ((), info.iterations),
             "truncation_error": ((), info.truncation_error),
         },
@@ -447,6 +458,7 @@ def aggregate(observable_paths) -> xr.Dataset:
             "magnetization": float(best.magnetization),
             "energy_relative_error": float(best.energy_relative_error),
             "energy_opt_chi": float(at_opt[0].energy) if at_opt else np.nan,
+            "correlation_length": float(best.correlation_length) if "correlation_length" in best else np.nan,
             "chi": int(best.chi),
             "optimization_chi": int(best.attrs["optimization_chi"]),
             "iterations": int(best.attrs["iterations"]),
