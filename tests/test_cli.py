@@ -127,3 +127,12 @@ def test_option_bounds_are_checked_in_the_library_too():
         FitSettings(chi=0)
     with pytest.raises(ValueError, match="L must satisfy L\\*L <= 20"):
         FitSettings(L=5)
+
+
+def test_ising_correlation_length_command(tmp_path):
+    out = tmp_path / "xi.nc"
+    assert main(["ising", "xi", "--beta", "0.35", "--chi", "16", "--threads", "1", "--out", str(out)]) == 0
+    ds = read_dataset(out)
+    rel = float(ds.correlation_length / ds.correlation_length_exact) - 1
+    assert -3e-2 < rel < 0  # from below; measured -2.1e-2 at chi = 16 (tests/test_correlation.py)
+    assert float(ds.transfer_eigenvalues[0]) == pytest.approx(1.0, abs=1e-14)

@@ -134,6 +134,8 @@ NOT_RESULTS = {
 # module-level import check below cannot see): not counted, not followed.  Keep this short.
 UNUSED_IMPORTS = {
     "heisenberg_optimize": {"difftn.data.reference": "QMC_ENERGY serves measure() only"},
+    "ising_point": {"difftn.contract.ctmrg": "correlation_point (difftn ising xi) only"},
+    "ising_aggregate": {"difftn.contract.ctmrg": "correlation_point (difftn ising xi) only"},
     "spinglass_exact": {"difftn.contract.boundary_mps": "compute_exact uses the transfer matrix",
                         "difftn.methods.spinglass_solver": "compute_point's solver; compute_exact does not call it"},
 }  # fmt: skip
