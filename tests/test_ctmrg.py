@@ -127,9 +127,13 @@ def test_fixed_point_memory_does_not_grow_with_iterations(random_D2):
     assert unrolled[1][0] > 1.5 * unrolled[0][0] > 1.5 * fixed[0][0]
 
 
-def test_separate_ket_and_bra_layers_give_the_double_layer_step():
+@pytest.mark.parametrize("slice_numbers", [2**18, 4000])  # chi=12, D=3: one slice; six slices of 2 rows
+def test_separate_ket_and_bra_layers_give_the_double_layer_step(slice_numbers, monkeypatch):
     """Graph-free steps of a registered double layer contract A's layers one at a time: same C', same step."""
+    import difftn.contract.ctmrg as ct
     from difftn.contract.ctmrg import _registered_layers, enlarged_corner
+
+    monkeypatch.setattr(ct, "LAYER_SLICE_NUMBERS", slice_numbers)
     from difftn.methods.ipeps import double_layer, identity_boundary, prepare
     from difftn.studies.heisenberg import random_tensor
 
