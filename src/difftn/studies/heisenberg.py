@@ -358,7 +358,8 @@ def optimize(
     def write_state(iteration, A, snap, stop_reason):
         meta = dict(attrs, iteration=iteration, stop_reason=stop_reason)
         meta.update(provenance_attrs(
-            stage="heisenberg_optimize", parameters={"D": D, "chi": chi, "seed": seed, "init": str(init), "J2": float(J2)},
+            stage="heisenberg_optimize",
+            parameters={"D": D, "chi": chi, "seed": seed, "init": str(init), "J2": float(J2)},
             modules=MODULES, device=dev, dtype=dt, config_hash=config_hash,
             wall_time_s=history["elapsed_s"][-1] if history["elapsed_s"] else 0.0,
             peak_memory_mb=runtime.peak_memory_mb(dev)))  # fmt: skip
