@@ -219,6 +219,7 @@ def heisenberg_optimize_options(wildcards):
         "chi": int(wildcards.chi),
         "seed": HEIS["seed"],
         "noise": HEIS["noise"],
+        "J2": HEIS.get("J2", 0.0),
         "max_iter": lbfgs.get("max_iter"),
         "history_size": lbfgs.get("history_size"),
         "tol_grad": lbfgs.get("tolerance_grad"),
@@ -236,6 +237,7 @@ def heisenberg_optimize_options(wildcards):
 def heisenberg_measure_options(wildcards):
     return {
         "chi": int(wildcards.mchi),
+        "J2": HEIS.get("J2", 0.0),
         "ctm_tol": HEIS["ctmrg"].get("tol"),
         "device": HEIS["device"],
         "dtype": HEIS["dtype"],

@@ -36,12 +36,37 @@ Both estimators converge to the same chi -> infinity value; the plaquette is
 closer at finite chi.  Its largest objects are four (chi D^2)^2 matrices
 (the CTMRG step holds one).  Energy per site = 2 <h_bond> (two bonds per
 site); staggered magnetization m = |<S>| on one site.
+
+The same four quadrants give the density matrix of a diagonal of the
+plaquette (``diagonal_rdm``: sites (0,0) and (1,1) open, the other two
+closed), going around the plaquette:
+
+    rho_diag[s1, s4, s1', s4'] ~ Tr(Q[s1 s1'] C' Q[s4 s4'] C'),
+
+again no object larger than four (chi D^2)^2 matrices.  It serves the J1-J2
+model (``evaluate(..., J2=...)``):
+
+    H = J1 sum_<ij> S_i.S_j + J2 sum_<<ij>> S_i.S_j      (J1 = 1).
+
+In the sublattice-rotated frame of the ansatz (spins of sublattice B rotated
+by pi about y: Sx -> -Sx, Sy -> Sy, Sz -> -Sz; see models.heisenberg) a
+nearest-neighbour pair has one rotated spin, so its term is
+-SxSx + SySy - SzSz (``bond_hamiltonian(rotated=True)``).  A next-nearest
+pair (a diagonal) sits on one sublattice: both spins are rotated or neither,
+and the same rotation R of both leaves the dot product unchanged,
+(R S_i).(R S_j) = S_i.S_j, so its term is the plain +SxSx + SySy + SzSz
+(``bond_hamiltonian(rotated=False)``).  Per site (two bonds and two
+diagonals in the single-site C4v ansatz):
+
+    E = 2 J1 <h_bond> + 2 J2 <S.S>_diag.
+
+Check: the Neel product state gives -1/2 + J2/2 (bond -1/4, diagonal +1/4).
 """
 
 import torch
 
 from ..contract.ctmrg import CTMRGOptions, ctmrg, register_layers
-from ..models.heisenberg import spin_operators
+from ..models.heisenberg import bond_hamiltonian, spin_operators
 
 __all__ = [
     "symmetrize",
@@ -51,6 +76,8 @@ __all__ = [
     "ESTIMATORS",
     "two_site_rdm",
     "plaquette_rdm",
+    "diagonal_rdm",
+    "plaquette_rdms",
     "bond_rdm",
     "bond_energy",
     "magnetization",
@@ -133,6 +160,36 @@ def plaquette_rdm(C, E, A) -> torch.Tensor:
     return rho / torch.einsum("stst->", rho)
 
 
+def _quadrant_products(C, E, A):
+    """P[s, s'] = Q[s, s'] C' for the four physical pairs (symmetric Q and C', see module docstring)."""
+    Q = _open_quadrant(C, E, A)
+    corner = Q[0, 0] + Q[1, 1]  # the enlarged corner C'
+    return torch.matmul(Q, corner)
+
+
+def _diagonal(P):
+    """rho[s1, s4, s1', s4'] = Tr(Q[s1 s1'] C' Q[s4 s4'] C') / norm: sites (0,0) and (1,1) of the plaquette."""
+    rho = torch.einsum("aAxm,bBmx->abAB", P, P)
+    return rho / torch.einsum("stst->", rho)
+
+
+def diagonal_rdm(C, E, A) -> torch.Tensor:
+    """Normalized density matrix rho[s1, s2, s1', s2'] of a diagonal (next-nearest pair) of the 2x2 plaquette."""
+    return _diagonal(_quadrant_products(C, E, A))
+
+
+def plaquette_rdms(C, E, A):
+    """(bond, diagonal) density matrices of the 2x2 plaquette from one set of quadrants.
+
+    The bond is Tr(Q_a Q_b C'^2) = Tr((Q_a C')^T (Q_b C')) with the products
+    of ``diagonal_rdm``: the same value as ``plaquette_rdm`` (to rounding)
+    at no extra matrix product.
+    """
+    P = _quadrant_products(C, E, A)
+    bond = torch.einsum("aAmx,bBmx->abAB", P, P)
+    return bond / torch.einsum("stst->", bond), _diagonal(P)
+
+
 def bond_rdm(C, E, A, estimator: str = "plaquette") -> torch.Tensor:
     """Two-site density matrix by ``estimator`` ("plaquette": 2x2, "bond": 2x1 patch)."""
     if estimator == "plaquette":
@@ -165,8 +222,12 @@ def prepare(A: torch.Tensor) -> torch.Tensor:
     return As / As.abs().max()
 
 
-def evaluate(A, h, options: CTMRGOptions, env=None, estimator: str = "plaquette"):
+def evaluate(A, h, options: CTMRGOptions, env=None, estimator: str = "plaquette", J2: float = 0.0):
     """Energy per site and magnetization of the symmetrized A, with its environment.
+
+    E = 2 <h>_bond + 2 J2 <S.S>_diagonal (J1 = 1; see the module docstring
+    for the frames).  With J2 = 0 the diagonal is not computed, and the
+    result is that of the Heisenberg model bit for bit.
 
     Parameters
     ----------
@@ -179,6 +240,9 @@ def evaluate(A, h, options: CTMRGOptions, env=None, estimator: str = "plaquette"
         Starting environment.
     estimator : str
         Bond density matrix from the 2x2 "plaquette" (default) or the 2x1 "bond" patch.
+    J2 : float
+        Next-nearest-neighbour coupling J2/J1 (its term is the plain S.S in the
+        rotated frame); nonzero J2 needs the plaquette estimator.
 
     Returns
     -------
@@ -188,12 +252,19 @@ def evaluate(A, h, options: CTMRGOptions, env=None, estimator: str = "plaquette"
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if J2 != 0 and estimator != "plaquette":
+        raise ValueError(f"J2 = {J2} needs the plaquette estimator (the diagonal lives in the 2x2 plaquette), "
+                         f"got {estimator!r}")  # fmt: skip
     As = prepare(A)
     T = double_layer(As)
     boundary = identity_boundary(A.shape[1], A.dtype, A.device) if env is None else None
     C, E, info = ctmrg(T, options, env=env, boundary=boundary)
-    rho = bond_rdm(C, E, As, estimator)
-    energy = 2 * bond_energy(rho, h)
+    if J2 == 0:
+        energy = 2 * bond_energy(bond_rdm(C, E, As, estimator), h)
+    else:
+        rho, rho_diag = plaquette_rdms(C, E, As)
+        h_diag = bond_hamiltonian(rotated=False, dtype=h.dtype, device=h.device)
+        energy = 2 * bond_energy(rho, h) + 2 * J2 * bond_energy(rho_diag, h_diag)
     with torch.no_grad():
         mag = site_magnetization(C, E, As)
     return energy, mag, (C.detach(), E.detach()), info

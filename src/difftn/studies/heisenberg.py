@@ -7,6 +7,8 @@ the optimizer's curvature pairs and the seed.  ``resume=True`` continues from
 it exactly; ``init`` starts from a smaller-D state padded with small noise.
 ``measure`` converges the environment of a saved tensor at some chi
 (starting from the cached one) and records energy and magnetization.
+Both take ``J2``, the next-nearest-neighbour coupling J2/J1 of the J1-J2
+model (default 0: the Heisenberg model; see difftn.methods.ipeps).
 
 State file (NetCDF) variables: ``A[s,u,l,d,r]``, ``C``, ``E``, history over
 ``iteration`` (``energy``, ``grad_max``, ``magnetization``, ``ctm_iterations``,
@@ -30,8 +32,8 @@ from ..contract.ctmrg import (GRAD_MODES, CTMRGOptions, NotConvergedError, corre
                               transfer_spectrum)
 from ..infra import runtime
 from ..infra.io import read_dataset, write_dataset
-from ..methods.ipeps import (ESTIMATORS, bond_energy, bond_rdm, double_layer, evaluate, identity_boundary, prepare,
-                     site_magnetization)
+from ..methods.ipeps import (ESTIMATORS, bond_energy, bond_rdm, double_layer, evaluate, identity_boundary,
+                             plaquette_rdms, prepare, site_magnetization)  # fmt: skip
 from ..data.reference import QMC_ENERGY
 from ..infra.options import ConfigHash, Device, Dtype, Option, Stage
 from ..infra.provenance import aggregate_attrs, file_sha256, provenance_attrs, source_hash
@@ -107,8 +109,8 @@ class _Objective:
     evaluation's record.
     """
 
-    def __init__(self, h, ctm: CTMRGOptions, env=None, keep: int = 64, estimator: str = "plaquette"):
-        self.h, self.ctm, self.env, self.estimator = h, ctm, env, estimator
+    def __init__(self, h, ctm: CTMRGOptions, env=None, keep: int = 64, estimator: str = "plaquette", J2: float = 0.0):
+        self.h, self.ctm, self.env, self.estimator, self.J2 = h, ctm, env, estimator, J2
         self.last = None
         self._seen, self._keep = {}, keep  # keep: evaluations remembered, more than one iteration makes
 
@@ -117,7 +119,8 @@ class _Objective:
         return A.detach().cpu().numpy().tobytes()
 
     def __call__(self, A):
-        energy, mag, env, info = evaluate(A, self.h, self.ctm, env=self.env, estimator=self.estimator)
+        energy, mag, env, info = evaluate(A, self.h, self.ctm, env=self.env, estimator=self.estimator,
+                                           J2=self.J2)  # fmt: skip
         if not info.converged:
             log.warning("CTMRG not converged (%d iterations, change %.1e): this gradient is approximate",
                         info.iterations, info.error)  # fmt: skip
@@ -195,10 +198,12 @@ def _state_dataset(A, env, history, snapshot, attrs) -> xr.Dataset:
     return ds
 
 
-def resume_check(path, D: int, chi: int, seed: int, ctm: CTMRGOptions, init=None, optimizer="lbfgs") -> list[str]:
+def resume_check(path, D: int, chi: int, seed: int, ctm: CTMRGOptions, init=None, optimizer="lbfgs",
+                 J2: float = 0.0) -> list[str]:  # fmt: skip
     """What differs between the run saved in ``path`` and the requested one ([] when it may be resumed).
 
-    A run is resumed only with the same D, chi and seed, the same CTMRG settings
+    A run is resumed only with the same D, chi and seed, the same model (J2;
+    a state file without it is J2 = 0), the same CTMRG settings
     (tol, max_iter, grad_mode), the same library source (hash of ``MODULES``) and
     the same initial state (SHA-256 of the init file); more L-BFGS iterations are
     fine.  An unreadable file is reported as changed.
@@ -212,11 +217,20 @@ def resume_check(path, D: int, chi: int, seed: int, ctm: CTMRGOptions, init=None
             "library source": old.attrs["source_hash"] == source_hash(*MODULES),
             "initial state": old.attrs.get("init_sha256", "none") == (file_sha256(init) if init else "none"),
             "optimizer": old.attrs.get("optimizer", "lbfgs") == optimizer,
+            "J2": float(old.attrs.get("J2", 0.0)) == float(J2),
         }
     except Exception as err:  # unreadable or foreign: start over
         log.warning("cannot resume from %s: %s", path, err)
         return ["readable state"]
     return [key for key, ok in same.items() if not ok]
+
+
+def _check_model(estimator, J2):
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if J2 != 0 and estimator != "plaquette":
+        raise ValueError(f"J2 = {J2} needs the plaquette estimator (the diagonal lives in the 2x2 plaquette), "
+                         f"got {estimator!r}")  # fmt: skip
 
 
 def optimize(
@@ -233,6 +247,8 @@ def optimize(
     history_size: Annotated[int, Option("L-BFGS curvature pairs", low=1)] = LBFGSOptions.history_size,
     tol_grad: Annotated[float, Option("stop at max|gradient| below this", low=0, open=True)] = 1e-8,
     estimator: Annotated[Literal[ESTIMATORS], Option("bond energy from the 2x2 plaquette or the 2x1 patch")] = "plaquette",
+    J2: Annotated[float, Option("next-nearest-neighbour coupling J2/J1 (J1-J2 model; 0: Heisenberg; needs the "
+                                "plaquette estimator)")] = 0.0,
     grad_mode: Annotated[Literal[GRAD_MODES], Option("gradient through CTMRG")] = CTMRGOptions.grad_mode,
     ctm_tol: Annotated[float, Option("CTMRG tolerance: largest change of the half-row density matrix and the "
                                      "sorted corner spectrum in one step", low=0, open=True)] = CTMRGOptions.tol,
@@ -254,7 +270,8 @@ def optimize(
     finds it compatible (same D, chi, seed, CTMRG settings, library source and
     initial state; more iterations are fine) and started afresh otherwise.
     ``max_iter``, ``history_size``, ``tol_grad``: ``LBFGSOptions``;
-    ``grad_mode``, ``ctm_tol``, ``ctm_max_iter``: ``CTMRGOptions``.  With
+    ``grad_mode``, ``ctm_tol``, ``ctm_max_iter``: ``CTMRGOptions``.  ``J2``:
+    next-nearest-neighbour coupling of the J1-J2 model (``methods.ipeps.evaluate``).  With
     ``checkpoint``, the iterations go to that file (resumed when compatible: it
     survives a killed job, whose declared output a workflow deletes) and ``out``
     receives a copy at the end.  Returns the final state (as written to ``out``).
@@ -282,7 +299,7 @@ def optimize(
     out = Path(out)
     history = {key: [] for key in _HISTORY}
     snapshot, start, env, elapsed0 = None, 0, None, 0.0
-    if resume and out.exists() and (changed := resume_check(out, D, chi, seed, ctm_options, init, optimizer)):
+    if resume and out.exists() and (changed := resume_check(out, D, chi, seed, ctm_options, init, optimizer, J2)):
         log.warning("%s: %s changed, starting afresh", out, ", ".join(changed))
         out.unlink()
     if resume and out.exists():
@@ -313,17 +330,18 @@ def optimize(
         A0 = random_tensor(D, seed, dt, dev)
         init_desc, init_digest = f"random uniform [-1, 1], seed {seed}", "none"
 
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    _check_model(estimator, J2)
     # An iteration evaluates at most max_evals_per_iter points after its start point.
-    objective = _Objective(h, ctm_options, env, keep=lbfgs_options.max_evals_per_iter + 2, estimator=estimator)
+    objective = _Objective(h, ctm_options, env, keep=lbfgs_options.max_evals_per_iter + 2, estimator=estimator,
+                           J2=J2)  # fmt: skip
     if snapshot is not None and history["energy"]:  # the loaded point is not evaluated again: its env is the saved one
         objective.remember(A0, env, {key: history[key][-1] for key in ("magnetization", "ctm_iterations",
                                                                          "ctm_converged")})  # fmt: skip
     attrs = {"title": "Heisenberg iPEPS optimization state", "D": D, "chi": chi, "seed": seed, "init": init_desc,
              "init_sha256": init_digest,
              "line_search": LINE_SEARCH, "ctmrg_options": json.dumps(asdict(ctm_options)),
-             "lbfgs_options": json.dumps(asdict(lbfgs_options)), "estimator": estimator, "optimizer": optimizer,
+             "lbfgs_options": json.dumps(asdict(lbfgs_options)), "estimator": estimator, "J2": float(J2),
+             "optimizer": optimizer,
              "optimizer_options": json.dumps(asdict(run_options))}  # fmt: skip
     clock = time.perf_counter()
 
@@ -340,7 +358,8 @@ def optimize(
     def write_state(iteration, A, snap, stop_reason):
         meta = dict(attrs, iteration=iteration, stop_reason=stop_reason)
         meta.update(provenance_attrs(
-            stage="heisenberg_optimize", parameters={"D": D, "chi": chi, "seed": seed, "init": str(init)},
+            stage="heisenberg_optimize",
+            parameters={"D": D, "chi": chi, "seed": seed, "init": str(init), "J2": float(J2)},
             modules=MODULES, device=dev, dtype=dt, config_hash=config_hash,
             wall_time_s=history["elapsed_s"][-1] if history["elapsed_s"] else 0.0,
             peak_memory_mb=runtime.peak_memory_mb(dev)))  # fmt: skip
@@ -351,7 +370,7 @@ def optimize(
     A, stop = run(objective, A0, run_options, start_iteration=start, snapshot=snapshot, callback=save,
                        progress=progress)  # fmt: skip
     write_state(state_holder["iteration"], A, state_holder["snap"], stop)
-    log.info("D=%d chi=%d: E=%.10f after %d iterations (%s)", D, chi, history["energy"][-1],
+    log.info("D=%d chi=%d J2=%g: E=%.10f after %d iterations (%s)", D, chi, J2, history["energy"][-1],
              state_holder["iteration"], stop)  # fmt: skip
     return load_state(out)
 
@@ -362,6 +381,8 @@ def measure(
     chi: Annotated[int, Option("CTMRG environment dimension", low=1)],
     *,
     estimator: Annotated[Literal[ESTIMATORS], Option("bond energy from the 2x2 plaquette or the 2x1 patch")] = "plaquette",
+    J2: Annotated[float, Option("next-nearest-neighbour coupling J2/J1 (J1-J2 model; 0: Heisenberg; needs the "
+                                "plaquette estimator)")] = 0.0,
     ctm_tol: Annotated[float, Option("CTMRG tolerance (see optimize)", low=0, open=True)] = CTMRGOptions.tol,
     ctm_max_iter: Annotated[int, Option("CTMRG iteration cap (a larger chi than the optimization's needs more "
                                         "steps from the cached environment)", low=1)] = MEASURE_MAX_ITER,
@@ -376,6 +397,9 @@ def measure(
     the environment starts from the identity boundary).  ``estimator``: bond
     density matrix from the 2x2 "plaquette" or the 2x1 "bond" patch
     (``difftn.methods.ipeps.bond_rdm``); the magnetization is the one-site value.
+    ``J2``: next-nearest-neighbour coupling of the J1-J2 model (the diagonal of
+    the plaquette, ``difftn.methods.ipeps.plaquette_rdms``); the error against
+    QMC (a J2 = 0 value) is then NaN.
 
     Raises NotConvergedError if CTMRG does not converge: a measurement is
     never taken from an unconverged environment.
@@ -383,8 +407,7 @@ def measure(
     dev, dt = runtime.resolve_device(device), runtime.resolve_dtype(dtype)
     state_path = state
     published = Path(state_path).suffix == ".json"
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    _check_model(estimator, J2)
     options = CTMRGOptions(chi=chi, tol=ctm_tol, max_iter=ctm_max_iter)
     with runtime.measure(dev) as cost, torch.no_grad():
         if published:
@@ -403,8 +426,12 @@ def measure(
         if not info.converged:
             raise NotConvergedError(f"CTMRG at chi={chi} for {state_path}: not converged after {info.iterations} "
                                     f"iterations (spectrum change {info.error:.1e} > tol {options.tol})")  # fmt: skip
-        rho = bond_rdm(C, E, As, estimator)
-        energy = float(2 * bond_energy(rho, bond_hamiltonian(True, dt, dev)))
+        if J2 == 0:
+            energy = float(2 * bond_energy(bond_rdm(C, E, As, estimator), bond_hamiltonian(True, dt, dev)))
+        else:  # the same sum as methods.ipeps.evaluate
+            rho, rho_diag = plaquette_rdms(C, E, As)
+            energy = float(2 * bond_energy(rho, bond_hamiltonian(True, dt, dev))
+                           + 2 * J2 * bond_energy(rho_diag, bond_hamiltonian(False, dt, dev)))  # fmt: skip
         mag = float(site_magnetization(C, E, As))
         # |lambda_i / lambda_0| of the column transfer matrix (the published .dat convention) and xi
         levels = min(TRANSFER_LEVELS, E.shape[0] ** 2 * E.shape[1] - 2)
@@ -414,8 +441,8 @@ def measure(
         {
             "energy": ((), energy, {"long_name": "energy per site", "units": "J"}),
             "magnetization": ((), mag, {"long_name": "staggered magnetization |<S>|"}),
-            "energy_relative_error": ((), (energy - QMC_ENERGY) / abs(QMC_ENERGY),
-                                      {"long_name": "(E - E_QMC)/|E_QMC|, QMC: Sandvik 1997"}),
+            "energy_relative_error": ((), (energy - QMC_ENERGY) / abs(QMC_ENERGY) if J2 == 0 else np.nan,
+                                      {"long_name": "(E - E_QMC)/|E_QMC|, QMC: Sandvik 1997 (J2 = 0 only)"}),
             "transfer_eigenvalues": (("level",), spectrum.abs().cpu().numpy(),
                                      {"long_name": "|lambda_i / lambda_0| of the column transfer matrix E-T-E"}),
             "correlation_length": ((), xi, {"long_name": "xi = -1/ln|lambda_1/lambda_0|", "units": "lattice spacing"}),
@@ -425,12 +452,13 @@ def measure(
         coords={"D": D, "chi": chi},
     )  # fmt: skip
     ds.attrs.update({"title": "Heisenberg iPEPS observables", "state_file": str(state_path), "estimator": estimator,
-                     **source})  # fmt: skip
-    ds.attrs.update(provenance_attrs(stage="heisenberg_measure", parameters={"D": D, "chi": chi, "estimator": estimator},
+                     "J2": float(J2), **source})  # fmt: skip
+    ds.attrs.update(provenance_attrs(stage="heisenberg_measure", parameters={"D": D, "chi": chi, "estimator": estimator,
+                                                                             "J2": float(J2)},
                                      modules=MEASURE_MODULES, device=dev, dtype=dt, config_hash=config_hash,
                                      **cost))
-    log.info("D=%d chi=%d: E=%.10f (rel. err. vs QMC %.3e), m=%.6f", D, chi, energy,
-             (energy - QMC_ENERGY) / abs(QMC_ENERGY), mag)  # fmt: skip
+    log.info("D=%d chi=%d J2=%g: E=%.10f (rel. err. vs QMC %.3e), m=%.6f", D, chi, J2, energy,
+             float(ds.energy_relative_error), mag)  # fmt: skip
     return ds
 
 
