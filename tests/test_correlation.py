@@ -141,3 +141,14 @@ def test_published_transfer_eigenvalues_are_reproduced(name, chi, tol):
     ours = transfer_spectrum(E, T, k=6).abs().numpy()
     assert ours == pytest.approx(listed, abs=tol)
     assert correlation_length(ours) == pytest.approx(-1 / math.log(listed[1]), rel=10 * tol)
+
+
+def test_product_state_has_a_one_level_transfer_matrix_and_no_correlation_length():
+    # D = 1: the environment has bond 1, the column transfer matrix is 1 x 1, xi = 0 (what the
+    # tiny workflow's D = 1 measurement records).
+    A = prepare(random_tensor(1, seed=0))
+    T = double_layer(A)
+    _, E, info = ctmrg(T, CTMRGOptions(chi=4, tol=1e-12, max_iter=100), boundary=identity_boundary(1))
+    spectrum = transfer_spectrum(E, T, k=6)
+    assert len(spectrum) == E.shape[0] ** 2 * E.shape[1] == 1
+    assert correlation_length(spectrum) == 0.0

@@ -831,7 +831,8 @@ def transfer_spectrum(E, T, k: int = 4, tol: float = 0.0, seed: int = 0):
     E, T = E.detach(), T.detach()
     chi, d = E.shape[0], E.shape[1]
     n = chi * chi * d
-    if not isinstance(k, int) or not 1 <= k < n - 1:
+    # ARPACK needs k < n - 1; a small matrix is diagonalized whole and gives min(k, n) values
+    if not isinstance(k, int) or k < 1 or (n > DENSE_TRANSFER_MAX and not k < n - 1):
         raise ValueError(f"transfer_spectrum needs 1 <= k < chi^2 d - 1 = {n - 1}, got k={k!r}")
     layers = _registered_layers(T)
     with torch.no_grad():
@@ -863,6 +864,8 @@ def correlation_length(spectrum, n: int = 1) -> float:
     """
     import math
 
+    if len(spectrum) <= n:  # a transfer matrix of fewer levels (e.g. a product state's 1 x 1): no decay length
+        return 0.0
     ratio = float(abs(spectrum[n]) / abs(spectrum[0]))
     return math.inf if ratio >= 1.0 else -1.0 / math.log(ratio)
 

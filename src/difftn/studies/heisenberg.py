@@ -434,16 +434,17 @@ def measure(
                            + 2 * J2 * bond_energy(rho_diag, bond_hamiltonian(False, dt, dev)))  # fmt: skip
         mag = float(site_magnetization(C, E, As))
         # |lambda_i / lambda_0| of the column transfer matrix (the published .dat convention) and xi
-        levels = min(TRANSFER_LEVELS, E.shape[0] ** 2 * E.shape[1] - 2)
-        spectrum = transfer_spectrum(E, T, k=levels)
+        spectrum = transfer_spectrum(E, T, k=TRANSFER_LEVELS)  # fewer when the matrix is smaller (D = 1)
         xi = correlation_length(spectrum)
+        levels = np.full(TRANSFER_LEVELS, np.nan)
+        levels[: len(spectrum)] = spectrum.abs().cpu().numpy()
     ds = xr.Dataset(
         {
             "energy": ((), energy, {"long_name": "energy per site", "units": "J"}),
             "magnetization": ((), mag, {"long_name": "staggered magnetization |<S>|"}),
             "energy_relative_error": ((), (energy - QMC_ENERGY) / abs(QMC_ENERGY) if J2 == 0 else np.nan,
                                       {"long_name": "(E - E_QMC)/|E_QMC|, QMC: Sandvik 1997 (J2 = 0 only)"}),
-            "transfer_eigenvalues": (("level",), spectrum.abs().cpu().numpy(),
+            "transfer_eigenvalues": (("level",), levels,
                                      {"long_name": "|lambda_i / lambda_0| of the column transfer matrix E-T-E"}),
             "correlation_length": ((), xi, {"long_name": "xi = -1/ln|lambda_1/lambda_0|", "units": "lattice spacing"}),
             "ctm_iterations": ((), info.iterations),
