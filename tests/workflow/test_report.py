@@ -37,6 +37,7 @@ def test_report_holds_figures_tables_captions_and_benchmarks(tiny_run, tmp_path)
         "D2_chi8/measure_chi10", "D2_chi8/measure_chi8", "D2_chi8/optimize",
     ]  # fmt: skip
     counts = {study: len(names) for study, names in jobs.items()}
-    # Born: 3 trainings, 2 sample sets; spin glass: 2 points, 1 exact; inverse: exact + 2 N; design: 1
-    assert counts == {"ising": 3, "heisenberg": 5, "born": 5, "spinglass": 3, "inverse_ising": 3, "design": 1}
+    # Born: 3 trainings, 2 sample sets; ppeps: 2 trainings, 1 sample set; spin glass: 2 points, 1 exact;
+    # inverse: exact + 2 N; design: 1
+    assert counts == {"ising": 3, "heisenberg": 5, "born": 5, "ppeps": 3, "spinglass": 3, "inverse_ising": 3, "design": 1}
     assert (benchmarks.s > 0).all() and (benchmarks.max_rss > 0).all()
