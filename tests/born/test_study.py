@@ -49,7 +49,8 @@ def test_model_file_round_trip_and_targets(bas_models):
 
 
 def test_samples_and_inpainting(bas_models):
-    s = born.sample_point(bas_models[8], n_samples=40, n_images=5, completions=3, hide="right", seed=1, device="cpu")
+    settings = born.SampleSettings(n_samples=40, n_images=5, completions=3, hide="right", seed=1)
+    s = born.sample_point(bas_models[8], settings, device="cpu")
     assert s.samples.shape == (40, 3, 3) and s.inpaint_completion.shape == (5, 3, 3, 3)
     hidden = s.inpaint_hidden.values.astype(bool)
     assert hidden[:, 2].all() and not hidden[:, :2].any()  # right half of 3 columns: the last one
@@ -58,7 +59,7 @@ def test_samples_and_inpainting(bas_models):
     # The model is (almost) exactly uniform on the patterns: completions are patterns.
     assert is_bars_and_stripes(s.inpaint_completion.values.reshape(-1, 9), 3, 3).all()
     assert s.inpaint_valid.values.all() and s.sample_valid.values.mean() > 0.9
-    again = born.sample_point(bas_models[8], n_samples=40, n_images=5, completions=3, hide="right", seed=1, device="cpu")
+    again = born.sample_point(bas_models[8], settings, device="cpu")
     assert np.array_equal(again.samples.values, s.samples.values)
 
 
@@ -89,6 +90,8 @@ def test_digits_point_beats_the_independent_pixel_baseline():
 def test_bad_settings_are_rejected():
     with pytest.raises(ValueError, match="data set"):
         born.load_data("mnist", {})
+    with pytest.raises(ValueError, match="completions must be >= 1, got 0"):
+        born.SampleSettings(completions=0)
     with pytest.raises(TypeError, match="unexpected keyword argument 'epochs'"):
         born.train_point("bas", 2, **BAS, epochs=3)
     with pytest.raises(ValueError, match="max_bond must be >= 1, got 0"):

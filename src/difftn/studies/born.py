@@ -27,6 +27,7 @@ Pixels are in raster order (pixel (r, c) is site r * cols + c).
 import json
 import logging
 import math
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -37,7 +38,7 @@ import xarray as xr
 from ..data.datasets import DIGITS_SHAPE, bars_and_stripes, digits, is_bars_and_stripes
 from ..infra import runtime
 from ..infra.io import read_dataset
-from ..infra.options import ConfigHash, Device, Dtype, Option, Stage, check_bounds
+from ..infra.options import ConfigHash, Device, Dtype, Option, Stage, check_bounds, check_fields
 from ..infra.provenance import aggregate_attrs, provenance_attrs
 from ..methods.born import (
     SweepOptions,
@@ -50,7 +51,7 @@ from ..methods.born import (
     train_sweeps,
 )
 
-__all__ = ["MODULES", "STAGES", "DATASETS", "HIDE", "load_data", "stack_models", "samples_dataset", "train_point", "load_model", "sample_point", "aggregate"]
+__all__ = ["MODULES", "STAGES", "DATASETS", "HIDE", "load_data", "stack_models", "samples_dataset", "SampleSettings", "train_point", "load_model", "sample_point", "aggregate"]
 
 log = logging.getLogger(__name__)
 
@@ -267,34 +268,28 @@ def _hidden_mask(rows: int, cols: int, hide: str) -> np.ndarray:
     return mask
 
 
+@dataclass(frozen=True)
+class SampleSettings:
+    """What a sample stage draws (the Born machine's and the positive PEPS's)."""
+
+    n_samples: Annotated[int, Option("independent samples", low=0)] = 48
+    n_images: Annotated[int, Option("images to inpaint (test images for digits, patterns for bas)", low=0)] = 6
+    completions: Annotated[int, Option("completions per image", low=1)] = 4
+    hide: Annotated[Literal[HIDE], Option("half of each image that is drawn; the other half is given")] = "bottom"
+    seed: Annotated[int, Option("seed of the images' choice and of all samples")] = 0
+
+    def __post_init__(self):
+        check_fields(self)
+
+
 def sample_point(
     model: Annotated[Path, Option("model file from 'difftn born train'", file=True)],
+    settings: SampleSettings = SampleSettings(),
     *,
-    n_samples: Annotated[int, Option("independent samples", low=0)] = 48,
-    n_images: Annotated[int, Option("images to inpaint", low=0)] = 6,
-    completions: Annotated[int, Option("completions per image", low=1)] = 4,
-    hide: Annotated[Literal[HIDE], Option("half of each image that is drawn; the other half is given")] = "bottom",
-    seed: Annotated[int, Option("seed of the images' choice and of all samples")] = 0,
     device: Device = "auto",
     config_hash: ConfigHash = "none",
 ) -> xr.Dataset:
-    """Samples and inpainting from a trained model file.
-
-    Parameters
-    ----------
-    model : str, Path or xarray.Dataset
-        A ``train_point`` result.
-    n_samples : int
-        Independent zipper samples (>= 0).
-    n_images, completions : int
-        Inpainting: this many images drawn at random (test images for
-        ``digits``, patterns for ``bas``), each completed this many times (>= 0, >= 1).
-    hide : str
-        One of ``HIDE``: the half of each image that is drawn from
-        p(hidden | given); the other half is given.
-    seed : int
-        Seed of the images' choice and of all samples.
-    """
+    """Samples and inpainting from a trained model file (``model``: a path or a ``train_point`` result)."""
     dev = runtime.resolve_device(device)
     mps, meta = load_model(model, device=str(dev))
 
@@ -302,7 +297,6 @@ def sample_point(
         fixed = torch.as_tensor(np.broadcast_to(keep, given.shape).copy())
         return conditional_sample(mps, torch.as_tensor(given).long(), fixed, seed=seed)
 
-    settings = dict(n_samples=n_samples, n_images=n_images, completions=completions, hide=hide, seed=seed)
     return samples_dataset(meta, lambda n, seed: sample(mps, n, seed=seed), draw_given, settings, dev=dev,
                            dtype=mps.tensors[0].dtype, model_dim="max_bond", kind="zipper",
                            title="Born machine samples and inpainting", stage="born_sample", modules=MODULES,
@@ -315,12 +309,9 @@ def samples_dataset(meta, draw, draw_given, settings: dict, *, dev, dtype, model
 
     ``draw(n, seed)``: n independent samples; ``draw_given(given, keep, seed)``:
     the images ``given`` (N, n) completed where ``keep`` (n,) is False.
-    ``settings``: n_samples, n_images, completions, hide, seed (see ``sample_point``).
     """
-    n_samples, n_images, completions, hide, seed = (settings[k] for k in ("n_samples", "n_images", "completions",
-                                                                          "hide", "seed"))  # fmt: skip
-    if n_samples < 0 or n_images < 0 or completions < 1:
-        raise ValueError(f"need n_samples >= 0, n_images >= 0, completions >= 1; got {n_samples}, {n_images}, {completions}")
+    n_samples, n_images, completions, hide, seed = (settings.n_samples, settings.n_images, settings.completions,
+                                                    settings.hide, settings.seed)  # fmt: skip
     rows, cols, name = int(meta.attrs["rows"]), int(meta.attrs["cols"]), meta.attrs["data"]
     data = load_data(name, json.loads(meta.attrs["data_settings"]))
     pool = data["test"] if data["test"] is not None else data["train"]
@@ -352,7 +343,7 @@ def samples_dataset(meta, draw, draw_given, settings: dict, *, dev, dtype, model
                      "model_source_hash": meta.attrs.get("source_hash", "unknown")})  # fmt: skip
     ds.attrs.update(
         provenance_attrs(
-            stage=stage, parameters={**settings, model_dim: int(meta[model_dim]), "data": name},
+            stage=stage, parameters={**asdict(settings), model_dim: int(meta[model_dim]), "data": name},
             modules=modules,
             device=dev, dtype=dtype, config_hash=config_hash, **cost,
         )

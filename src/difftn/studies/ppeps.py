@@ -37,7 +37,7 @@ from ..methods.ppeps import exact_chi, from_flat, random_ppeps, to_flat
 from ..methods.ppeps.sample import conditional_sample, sample
 from ..methods.ppeps.train import TrainOptions, evaluate_nll, train
 from .born import (DATA_DEFAULTS, DATASETS, HIDE, Cols, Data, Rows, SplitSeed, TestFraction, Threshold, _hidden_mask,
-                   data_settings, load_data, samples_dataset, stack_models)
+                   SampleSettings, data_settings, load_data, samples_dataset, stack_models)
 
 __all__ = ["MODULES", "STAGES", "DATASETS", "HIDE", "train_point", "load_model", "sample_point", "aggregate"]
 
@@ -156,12 +156,8 @@ def load_model(source, device: str = "cpu", dtype: str = "float64"):
 
 def sample_point(
     model: Annotated[Path, Option("model file from 'difftn ppeps train'", file=True)],
+    settings: SampleSettings = SampleSettings(),
     *,
-    n_samples: Annotated[int, Option("independent samples", low=0)] = 48,
-    n_images: Annotated[int, Option("images to inpaint", low=0)] = 6,
-    completions: Annotated[int, Option("completions per image", low=1)] = 4,
-    hide: Annotated[Literal[HIDE], Option("half of each image that is drawn; the other half is given")] = "bottom",
-    seed: Annotated[int, Option("seed of the images' choice and of all samples")] = 0,
     device: Device = "auto",
     config_hash: ConfigHash = "none",
 ) -> xr.Dataset:
@@ -169,7 +165,6 @@ def sample_point(
     dev = runtime.resolve_device(device)
     peps, meta = load_model(model, device=str(dev))
     bmps = BoundaryMPSOptions(chi=int(meta.attrs["chi"]))
-    settings = dict(n_samples=n_samples, n_images=n_images, completions=completions, hide=hide, seed=seed)
     return samples_dataset(
         meta, lambda n, seed: sample(peps, n, options=bmps, seed=seed),
         lambda given, keep, seed: conditional_sample(peps, torch.as_tensor(given).long(), torch.as_tensor(keep),
