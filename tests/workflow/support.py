@@ -15,9 +15,13 @@ TINY_CONFIG = REPO / ".test/config/config.yaml"
 TINY = yaml.safe_load(TINY_CONFIG.read_text())
 
 
-def snakemake(workdir, *args, config=None, env=None, timeout=600):
-    """Run the repository's workflow in ``workdir``; return the CompletedProcess."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
+def snakemake(workdir, *args, config=None, env=None, timeout=600, targets=()):
+    """Run the repository's workflow in ``workdir``; return the CompletedProcess.
+
+    ``targets`` go right after ``-d`` (options such as --configfile and
+    --set-threads take every word after them).
+    """
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *map(str, targets)]
     if config is not None:
         path = Path(workdir) / "test_config.yaml"
         path.write_text(yaml.safe_dump(config))

@@ -45,8 +45,8 @@ def test_tiny_study_through_the_slurm_profile_equals_a_local_run(tiny_run, tmp_p
     workdir.mkdir()
     try:
         with local_slurm(tmp_path / "slurm"):
-            # targets first: --set-threads takes every word after it
-            run = snakemake(workdir, *(path for path, _ in RESULTS), *SLURM_TEST_ARGS, config=config, timeout=900)
+            run = snakemake(workdir, *SLURM_TEST_ARGS, config=config, timeout=900,
+                            targets=[path for path, _ in RESULTS])  # fmt: skip
             # Finished jobs stay known to slurmctld (MinJobAge): one line per job.
             jobs = subprocess.run(
                 ["scontrol", "-o", "show", "job"], capture_output=True, text=True, check=True
