@@ -33,6 +33,11 @@ def test_train_sample_aggregate_figures(tmp_path):
     assert main(["ppeps", "figure", "nll", str(summary), "--out", str(tmp_path / "nll.png")]) == 0
     assert main(["ppeps", "figure", "samples", str(samples), "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "nll.png").exists() and (tmp_path / "s.png").exists()
+    # the samples panel names the PEPS bond D, not the Born machine's D_max
+    from difftn.plots.ppeps import ppeps_samples
+
+    titles = [ax.get_title(loc="left") for ax in ppeps_samples(s).axes]
+    assert any(t.endswith("samples, D = 3") for t in titles), titles
 
 
 def test_bad_arguments_are_usage_errors(tmp_path, capsys):

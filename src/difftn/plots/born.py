@@ -100,7 +100,9 @@ def born_samples(ds, columns: int = 8, title: str | None = None):
         ax.set_xlabel(f"{share:.1%} of these {len(samples)} samples are valid patterns")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"(a) {len(samples)} independent samples, $D_{{\\max}}$ = {int(ds.max_bond)}", loc="left")
+    # a Born machine file names its bond D_max (max_bond), a positive PEPS its bond D
+    bond = f"$D_{{\\max}}$ = {int(ds.max_bond)}" if "max_bond" in ds else f"D = {int(ds.D)}"
+    ax.set_title(f"(a) {len(samples)} independent samples, {bond}", loc="left")
     axes = right.subplots(max(k, 1), m + 2, squeeze=False)
     hidden = ds.inpaint_hidden.values.astype(bool)
     for i in range(k):

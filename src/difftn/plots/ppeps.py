@@ -59,7 +59,7 @@ def ppeps_nll(summaries: list, born: list | None = None, title: str | None = Non
 def ppeps_samples(ds, columns: int = 8):
     """Exact samples and inpainting of a positive PEPS (layout of ``born_samples``)."""
     name = ds.attrs.get("data", "")
-    return born_samples(ds.rename(D="max_bond"), columns=columns,
+    return born_samples(ds, columns=columns,
                         title=f"positive PEPS (D = {int(ds.D)}) on {_TITLES.get(name, name)}: exact samples and inpainting")
 
 
