@@ -95,6 +95,6 @@ def heisenberg_xi_figure(summary, title: str | None = None):
     ax.set_xlim(left=0)
     ax.set_xlabel(r"$1/\chi$ (environment dimension $\chi$)")
     ax.set_ylabel(r"correlation length $\xi = -1/\ln|\lambda_1/\lambda_0|$")
-    ax.legend(fontsize="small", ncol=2, title="published: Hasik, Poilblanc, Becca 2021", title_fontsize="small")
+    ax.legend(fontsize="small", ncol=2, title="states of Hasik, Poilblanc, Becca 2021", title_fontsize="small")
     fig.suptitle(title or "Heisenberg model, published C4v iPEPS states: correlation length against $\\chi$")
     return fig
