@@ -14,9 +14,10 @@ except ValueError as err:
 
 
 def correlation_hash(part):
-    """Hash of what one part's points depend on: its subsection, device and dtype."""
+    """Hash of the settings one part's points share (not their own chi, beta, D: another list reruns none)."""
+    shared = {k: v for k, v in XI[part].items() if k not in ("chi", "beta", "D")}
     text = json.dumps(
-        {part: XI[part], "device": XI["device"], "dtype": XI["dtype"]}, sort_keys=True
+        {part: shared, "device": XI["device"], "dtype": XI["dtype"]}, sort_keys=True
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
