@@ -16,6 +16,7 @@ include: "workflow/rules/born.smk"
 include: "workflow/rules/ppeps.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/spinglass.smk"
+include: "workflow/rules/correlation.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -25,6 +25,9 @@
     difftn inverse-ising aggregate --out summary.nc exact.nc N1000.nc ...
     difftn inverse-ising figure recovery --out fig.png summary.nc
     difftn design point --sites 6 --seed 0 --out design.nc
+    difftn ising xi --beta 0.35 --chi 32 --out xi.nc
+    difftn correlation aggregate --out summary.nc --csv summary.csv xi1.nc xi2.nc ...   (or measurements)
+    difftn correlation figure ising|heisenberg --out fig.png summary.nc
     difftn info FILE.nc
 
 A compute stage's options are the keyword parameters of its study function

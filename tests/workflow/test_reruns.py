@@ -43,24 +43,29 @@ SPINGLASS = {"spinglass_point": 2, "spinglass_aggregate": 1} | SPINGLASS_FIGURES
 INVERSE = {"inverse_ising_exact": 1, "inverse_ising_samples": 2, "inverse_ising_aggregate": 1,
            "inverse_ising_figure": 1} | TABLE  # fmt: skip
 DESIGN = {"design": 1} | TABLE
+XI_FIGURES = {"correlation_ising_figure": 1, "correlation_heisenberg_figure": 1}  # both draw exact and published values
+XI_ISING = {"correlation_ising_point": 2, "correlation_aggregate": 1, "correlation_ising_figure": 1} | TABLE
+XI_HEIS = {"correlation_heisenberg_measure": 2, "correlation_aggregate": 1, "correlation_heisenberg_figure": 1} | TABLE
+CORRELATION = ({"correlation_ising_point": 2, "correlation_heisenberg_measure": 2, "correlation_aggregate": 2}
+               | XI_FIGURES | TABLE)  # fmt: skip
 FIGURES = ({"ising_figure": 1, "heisenberg_figure": 1, "inverse_ising_figure": 1} | BORN_FIGURES | PPEPS_FIGURES
            | SPINGLASS_FIGURES)
 
 # module file (relative to src/) -> jobs a change to it reruns, for the TINY config
 RERUNS = {
     "difftn/contract/trg.py": ISING,
-    "difftn/models/ising.py": ISING,
+    "difftn/models/ising.py": ISING | XI_ISING | XI_FIGURES,
     "difftn/methods/thermodynamics.py": ISING,
-    "difftn/studies/ising.py": ISING,
-    "difftn/linalg/svd.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
-    "difftn/linalg/eigh.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
-    "difftn/contract/ctmrg.py": HEISENBERG,
-    "difftn/contract/fixedpoint.py": HEISENBERG,
-    "difftn/methods/ipeps.py": HEISENBERG,
-    "difftn/models/heisenberg.py": HEISENBERG,
-    "difftn/methods/optimize.py": HEISENBERG | INVERSE | DESIGN,
-    "difftn/methods/hessian.py": HEISENBERG | INVERSE | DESIGN,
-    "difftn/data/reference.py": HEISENBERG_MEASURE,
+    "difftn/studies/ising.py": ISING | XI_ISING,
+    "difftn/linalg/svd.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
+    "difftn/linalg/eigh.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
+    "difftn/contract/ctmrg.py": HEISENBERG | CORRELATION,
+    "difftn/contract/fixedpoint.py": HEISENBERG | XI_HEIS,
+    "difftn/methods/ipeps.py": HEISENBERG | XI_HEIS,
+    "difftn/models/heisenberg.py": HEISENBERG | XI_HEIS,
+    "difftn/methods/optimize.py": HEISENBERG | INVERSE | DESIGN | XI_HEIS,
+    "difftn/methods/hessian.py": HEISENBERG | INVERSE | DESIGN | XI_HEIS,
+    "difftn/data/reference.py": HEISENBERG_MEASURE | XI_HEIS | XI_FIGURES,
     "difftn/methods/born/mps.py": BORN | PPEPS,
     "difftn/data/datasets.py": BORN | PPEPS,
     "difftn/contract/boundary_mps.py": SPINGLASS | INVERSE | PPEPS,
@@ -68,7 +73,7 @@ RERUNS = {
     "difftn/methods/inverse_ising.py": INVERSE,
     "difftn/methods/fidelity_design.py": DESIGN,
     "difftn/plots/__init__.py": {},
-    "difftn/plots/common.py": FIGURES,
+    "difftn/plots/common.py": FIGURES | XI_FIGURES,
     "difftn/plots/ising.py": {"ising_figure": 1},
     "difftn/plots/heisenberg.py": {"heisenberg_figure": 1},
     "difftn/plots/inverse_ising.py": {"inverse_ising_figure": 1},
@@ -78,13 +83,13 @@ RERUNS = {
     "difftn/__main__.py": {},
     "difftn/infra/runtime.py": {},
     "difftn/__init__.py": {},
-    "difftn/linalg/__init__.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
-    "difftn/linalg/qr.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
-    "difftn/linalg/broadening.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
-    "difftn/linalg/truncation.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | BORN | PPEPS,
-    "difftn/linalg/krylov.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
-    "difftn/linalg/polar.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
-    "difftn/linalg/partial_eigh.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS,
+    "difftn/linalg/__init__.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
+    "difftn/linalg/qr.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
+    "difftn/linalg/broadening.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
+    "difftn/linalg/truncation.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | BORN | PPEPS | CORRELATION,
+    "difftn/linalg/krylov.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
+    "difftn/linalg/polar.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
+    "difftn/linalg/partial_eigh.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
     "difftn/models/__init__.py": {},
     "difftn/models/tfim.py": DESIGN,
     "difftn/methods/spinglass_solver.py": SPINGLASS | INVERSE,
@@ -97,7 +102,7 @@ RERUNS = {
     "difftn/methods/born/sample.py": BORN | PPEPS,
     "difftn/methods/born/baseline.py": BORN | PPEPS,
     "difftn/studies/__init__.py": {},
-    "difftn/studies/heisenberg.py": HEISENBERG,
+    "difftn/studies/heisenberg.py": HEISENBERG | XI_HEIS,
     "difftn/studies/born.py": BORN | PPEPS,  # the positive PEPS loads its data through it
     "difftn/studies/spinglass.py": SPINGLASS | {"spinglass_exact": 1},
     "difftn/studies/inverse_ising.py": INVERSE,
@@ -112,6 +117,8 @@ RERUNS = {
     "difftn/methods/ppeps/sample.py": PPEPS,
     "difftn/studies/ppeps.py": PPEPS,
     "difftn/plots/ppeps.py": PPEPS_FIGURES,
+    "difftn/studies/correlation.py": {"correlation_aggregate": 2} | XI_FIGURES,
+    "difftn/plots/correlation.py": XI_FIGURES,
 }
 
 
@@ -136,6 +143,8 @@ UNUSED_IMPORTS = {
     "heisenberg_optimize": {"difftn.data.reference": "QMC_ENERGY serves measure() only"},
     "ising_point": {"difftn.contract.ctmrg": "correlation_point (difftn ising xi) only"},
     "ising_aggregate": {"difftn.contract.ctmrg": "correlation_point (difftn ising xi) only"},
+    "correlation_ising_point": {"difftn.methods.thermodynamics": "compute_point (difftn ising point) only",
+                                "difftn.contract.fixedpoint": "the fixed-point backward; xi takes no gradient"},
     "spinglass_exact": {"difftn.contract.boundary_mps": "compute_exact uses the transfer matrix",
                         "difftn.methods.spinglass_solver": "compute_point's solver; compute_exact does not call it"},
 }  # fmt: skip
@@ -326,7 +335,8 @@ def test_a_new_result_format_reruns_everything(tiny_run, package_copy):
     original = path.read_text()
     try:
         path.write_text(original.replace("FORMAT_VERSION = 1", "FORMAT_VERSION = 2"))
-        everything = ISING | HEISENBERG | BORN | PPEPS | SPINGLASS | {"spinglass_exact": 1} | INVERSE | DESIGN
+        everything = (ISING | HEISENBERG | BORN | PPEPS | SPINGLASS | {"spinglass_exact": 1} | INVERSE | DESIGN
+                      | CORRELATION)
         assert planned_jobs(tiny_run, package_copy) == everything
     finally:
         path.write_text(original)

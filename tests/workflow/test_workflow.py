@@ -75,11 +75,13 @@ def _with(path, value):
         (_with(("inverse_ising", "L"), 5), "L"),
         (_with(("inverse_ising", "method"), "exact"), "method"),
         (_with(("design", "low"), 2.0), "design.low"),
+        (_with(("correlation", "heisenberg", "D"), [6]), "correlation.heisenberg.D"),  # no packaged state
+        (_with(("correlation", "ising", "beta"), [{"start": 0.5, "stop": 0.4, "num": 2}]), "correlation.ising.beta"),
     ],
     ids=["chi<1", "steps<1", "beta=0", "beta<0", "start>stop", "missing-stop", "unknown-key", "threads<1",
          "chi-per-D", "grad-mode", "D<1", "born-Dmax<1", "born-test-fraction", "born-cutoff", "born-hide",
          "ppeps-D<1", "ppeps-rows-not-born's",
-         "sg-chi<1", "sg-exact-L", "inverse-L", "inverse-method", "design-low>high"],  # fmt: skip
+         "sg-chi<1", "sg-exact-L", "inverse-L", "inverse-method", "design-low>high", "xi-D", "xi-beta"],  # fmt: skip
 )
 def test_bad_config_is_rejected_before_any_job(tmp_path, config, field):
     run = snakemake(tmp_path, "-n", config=config)
@@ -171,6 +173,14 @@ def test_tiny_run_writes_sane_results(tiny_run):
     for name in ("spinglass_convergence", "spinglass_correlations", "inverse_ising_recovery"):
         assert (tmp_path / f"results/figures/{name}.png").stat().st_size > 10_000
     assert (tmp_path / "results/benchmarks/spinglass/L3_seed0/chi2.tsv").exists()
+    # Correlation lengths: Ising xi below exact on both sides of beta_c at chi = 4 (measured -0.075 at
+    # beta 0.3, -0.139 at 0.6); the packaged D = 2 state at chi 4 and 8.
+    xi = read_dataset(tmp_path / "results/correlation/ising/summary.nc").sel(chi=4)
+    assert list(xi.beta.values) == [0.3, 0.6] and np.all((xi.relative_error < 0) & (xi.relative_error > -0.3))
+    published = read_dataset(tmp_path / "results/correlation/heisenberg/summary.nc")
+    assert list(published.D.values) == [2] and list(published.chi.values) == [4, 8]
+    for name in ("correlation_ising", "correlation_heisenberg"):
+        assert (tmp_path / f"results/figures/{name}.png").stat().st_size > 10_000
     # A second invocation has nothing to do.
     again = snakemake(tmp_path, "-n", config=TINY)
     assert "Nothing to be done" in again.stdout + again.stderr

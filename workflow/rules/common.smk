@@ -433,6 +433,7 @@ def get_final_output():
         *born_outputs(),
         *ppeps_outputs(),
         *spinglass_final_output(),
+        *correlation_final_output(),  # correlation.smk
     ]
 
 
@@ -563,4 +564,4 @@ def benchmark_files():
         bonds = PPEPS[data]["D"]
         files += [f"results/benchmarks/ppeps/{data}/D{D}/train.tsv" for D in bonds]
         files.append(f"results/benchmarks/ppeps/{data}/D{max(bonds)}/sample.tsv")
-    return files
+    return files + correlation_benchmark_files()  # correlation.smk

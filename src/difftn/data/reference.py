@@ -5,8 +5,11 @@ and staggered magnetization.  "digitized" values were read off Fig. 4 of
 Liao et al. (about 3% on the relative energy error, 0.002 on m).
 """
 
+from pathlib import Path
+
 __all__ = ["SOURCES", "QMC_ENERGY", "QMC_ENERGY_ERROR", "QMC_MAGNETIZATION", "QMC_MAGNETIZATION_ERROR",
-           "HEISENBERG_IPEPS", "heisenberg_table"]  # fmt: skip
+           "HEISENBERG_IPEPS", "heisenberg_table", "PUBLISHED_STATES", "published_state_path",
+           "published_table"]  # fmt: skip
 
 SOURCES = {
     "sandvik1997": "A. W. Sandvik, Phys. Rev. B 56, 11678 (1997)",
@@ -56,3 +59,45 @@ def heisenberg_table():
 
     columns = ["source", "D", "chi", "energy", "magnetization", "precision"]
     return pd.DataFrame(HEISENBERG_IPEPS, columns=columns)
+
+
+#: Folder of the published single-site C4v states shipped with the package (hasik_c4v; SOURCE.md there).
+PUBLISHED_STATES = Path(__file__).resolve().parent / "ipeps_states"
+
+
+def published_state_path(D: int, J2: float = 0.0) -> Path:
+    """The packaged JSON tensor of the published C4v iPEPS state at bond dimension D (source ``hasik_c4v``).
+
+    Parameters
+    ----------
+    D : int
+        Bond dimension; the package holds D = 2, 3, 4, 5.
+    J2 : float
+        J2/J1 of the J1-J2 model; the package holds J2 = 0 (the Heisenberg model) only.
+
+    Raises ValueError naming the states that are packaged when there is none for (D, J2).
+    Read the tensor with ``difftn.studies.heisenberg.read_json_tensor``, or pass the path
+    to ``difftn heisenberg measure --state``.
+    """
+    found = sorted(PUBLISHED_STATES.glob(f"j2{float(J2)}_state_1s_A1_j2{float(J2)}_D{int(D)}_chi_opt*.json"))
+    if len(found) != 1:
+        have = sorted(p.name.split("_")[5] for p in PUBLISHED_STATES.glob("*.json"))
+        raise ValueError(f"no packaged published state for D = {D}, J2 = {J2}; packaged (J2 = 0): {', '.join(have)}")
+    return found[0]
+
+
+def published_table(D: int, J2: float = 0.0):
+    """The published observations of that state, one row per chi: a pandas DataFrame.
+
+    Columns ``J2``, ``D``, ``chi``, ``energy``, ``magnetization`` and ``l0`` .. ``l5``
+    (|lambda_i / lambda_0| of the column transfer matrix, as ``difftn heisenberg measure``
+    records them in ``transfer_eigenvalues``); xi = -1/ln(l1).
+    """
+    import numpy as np
+    import pandas as pd
+
+    rows = np.loadtxt(published_state_path(D, J2).with_suffix(".dat"), comments="#", ndmin=2)
+    columns = ["J2", "D", "chi", "energy", "magnetization", *(f"l{i}" for i in range(6))]
+    table = pd.DataFrame(rows, columns=columns)
+    table[["D", "chi"]] = table[["D", "chi"]].astype(int)
+    return table
