@@ -569,7 +569,7 @@ def benchmark_files():
 
 # --------------------------------------------------------------------------
 # J1-J2 sweep (j1j2.smk): the Heisenberg stages at each J2/J1 of j1j2.J2.
-# (Snakemake's linter wants no functions beside rules in a rule file: they live here.)
+# (Snakemake's linter flags function definitions in a file that also has rules, so they sit here.)
 from difftn.studies import j1j2 as j1j2_study
 
 J1J2 = config["j1j2"]
