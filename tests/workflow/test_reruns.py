@@ -34,9 +34,9 @@ ISING = {"ising_point": 3, "ising_aggregate": 1, "ising_figure": 1} | TABLE
 HEISENBERG = {"heisenberg_optimize": 2, "heisenberg_measure": 3, "heisenberg_aggregate": 1,
               "heisenberg_figure": 1} | TABLE  # fmt: skip
 HEISENBERG_MEASURE = {"heisenberg_measure": 3, "heisenberg_aggregate": 1, "heisenberg_figure": 1} | TABLE
-# the J1-J2 sweep runs the Heisenberg stages: 2 J2 values x D = 2, measured at 2 chi each
-J1J2 = {"j1j2_optimize": 2, "j1j2_measure": 4, "j1j2_aggregate": 1, "j1j2_figure": 1} | TABLE
-J1J2_MEASURE = {"j1j2_measure": 4, "j1j2_aggregate": 1, "j1j2_figure": 1} | TABLE
+# the J1-J2 sweep runs the Heisenberg stages: 2 J2 values x D = 2, measured at the optimization chi
+J1J2 = {"j1j2_optimize": 2, "j1j2_measure": 2, "j1j2_aggregate": 1, "j1j2_figure": 1} | TABLE
+J1J2_MEASURE = {"j1j2_measure": 2, "j1j2_aggregate": 1, "j1j2_figure": 1} | TABLE
 BORN_FIGURES = {"born_nll_figure": 1, "born_samples_figure": 2}
 BORN = {"born_train": 3, "born_sample": 2, "born_aggregate": 2} | BORN_FIGURES | TABLE
 PPEPS_FIGURES = {"ppeps_nll_figure": 1, "ppeps_samples_figure": 1}

@@ -42,7 +42,10 @@ def j1j2_energy(summary, title: str | None = None):
             diff = point.energy.values[known] - point.energy_published.values[known]
             ax_d.plot(J2[known], diff, "o", ms=8, color=color, label=f"D = {D}")
     ax_d.axhline(0, color="k", lw=0.8)
+    ax_d.axhspan(-5e-11, 5e-11, color="0.85", label="rounding of the cited values")
     ax_d.set_yscale("symlog", linthresh=1e-10)
+    low, high = ax_d.get_ylim()
+    ax_d.set_ylim(min(low, -1e-9), max(high, 1e-9))  # readable decades even when all points sit near 0
     ax_e.set_ylabel(r"energy per site $E/J_1$")
     ax_m.set_ylabel("staggered magnetization $m$")
     ax_d.set_ylabel(r"$(E - E_{\rm published})/J_1$")
