@@ -1,7 +1,10 @@
 # J1-J2 sweep (issue 13): at each J2/J1 of the config, the Heisenberg optimize and
 # measure stages with --J2 (D chained from the previous D of the same J2),
 # measured at the optimization chi and measure_chi; one table over (J2, D) beside
-# the published C4v states, one figure.  Options functions: common.smk.
+# the published C4v states, one figure.
+
+
+include: "j1j2_common.smk"
 
 
 rule j1j2_optimize:
