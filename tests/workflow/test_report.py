@@ -38,7 +38,8 @@ def test_report_holds_figures_tables_captions_and_benchmarks(tiny_run, tmp_path)
     ]  # fmt: skip
     counts = {study: len(names) for study, names in jobs.items()}
     # Born: 3 trainings, 2 sample sets; ppeps: 2 trainings, 1 sample set; spin glass: 2 points, 1 exact;
-    # inverse: exact + 2 N; design: 1; correlation: 2 Ising xi points, 2 measurements of a published state
-    assert counts == {"ising": 3, "heisenberg": 5, "born": 5, "ppeps": 3, "spinglass": 3, "inverse_ising": 3, "design": 1,
-                      "correlation": 4}
+    # inverse: exact + 2 N; design: 1; J1-J2: 2 J2 x (1 optimization + 1 measurement);
+    # correlation: 2 Ising xi points, 2 measurements of a published state
+    assert counts == {"ising": 3, "heisenberg": 5, "born": 5, "ppeps": 3, "spinglass": 3, "inverse_ising": 3,
+                      "design": 1, "j1j2": 4, "correlation": 4}
     assert (benchmarks.s > 0).all() and (benchmarks.max_rss > 0).all()

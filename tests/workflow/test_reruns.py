@@ -34,6 +34,9 @@ ISING = {"ising_point": 3, "ising_aggregate": 1, "ising_figure": 1} | TABLE
 HEISENBERG = {"heisenberg_optimize": 2, "heisenberg_measure": 3, "heisenberg_aggregate": 1,
               "heisenberg_figure": 1} | TABLE  # fmt: skip
 HEISENBERG_MEASURE = {"heisenberg_measure": 3, "heisenberg_aggregate": 1, "heisenberg_figure": 1} | TABLE
+# the J1-J2 sweep runs the Heisenberg stages: 2 J2 values x D = 2, measured at the optimization chi
+J1J2 = {"j1j2_optimize": 2, "j1j2_measure": 2, "j1j2_aggregate": 1, "j1j2_figure": 1} | TABLE
+J1J2_MEASURE = {"j1j2_measure": 2, "j1j2_aggregate": 1, "j1j2_figure": 1} | TABLE
 BORN_FIGURES = {"born_nll_figure": 1, "born_samples_figure": 2}
 BORN = {"born_train": 3, "born_sample": 2, "born_aggregate": 2} | BORN_FIGURES | TABLE
 PPEPS_FIGURES = {"ppeps_nll_figure": 1, "ppeps_samples_figure": 1}
@@ -48,8 +51,8 @@ XI_ISING = {"correlation_ising_point": 2, "correlation_aggregate": 1, "correlati
 XI_HEIS = {"correlation_heisenberg_measure": 2, "correlation_aggregate": 1, "correlation_heisenberg_figure": 1} | TABLE
 CORRELATION = ({"correlation_ising_point": 2, "correlation_heisenberg_measure": 2, "correlation_aggregate": 2}
                | XI_FIGURES | TABLE)  # fmt: skip
-FIGURES = ({"ising_figure": 1, "heisenberg_figure": 1, "inverse_ising_figure": 1} | BORN_FIGURES | PPEPS_FIGURES
-           | SPINGLASS_FIGURES)
+FIGURES = ({"ising_figure": 1, "heisenberg_figure": 1, "inverse_ising_figure": 1, "j1j2_figure": 1} | BORN_FIGURES
+           | PPEPS_FIGURES | SPINGLASS_FIGURES)
 
 # module file (relative to src/) -> jobs a change to it reruns, for the TINY config
 RERUNS = {
@@ -57,15 +60,15 @@ RERUNS = {
     "difftn/models/ising.py": ISING | XI_ISING | XI_FIGURES,
     "difftn/methods/thermodynamics.py": ISING,
     "difftn/studies/ising.py": ISING | XI_ISING,
-    "difftn/linalg/svd.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
-    "difftn/linalg/eigh.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
-    "difftn/contract/ctmrg.py": HEISENBERG | CORRELATION,
-    "difftn/contract/fixedpoint.py": HEISENBERG | XI_HEIS,
-    "difftn/methods/ipeps.py": HEISENBERG | XI_HEIS,
-    "difftn/models/heisenberg.py": HEISENBERG | XI_HEIS,
-    "difftn/methods/optimize.py": HEISENBERG | INVERSE | DESIGN | XI_HEIS,
-    "difftn/methods/hessian.py": HEISENBERG | INVERSE | DESIGN | XI_HEIS,
-    "difftn/data/reference.py": HEISENBERG_MEASURE | XI_HEIS | XI_FIGURES,
+    "difftn/linalg/svd.py": ISING | HEISENBERG | J1J2 | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
+    "difftn/linalg/eigh.py": ISING | HEISENBERG | J1J2 | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
+    "difftn/contract/ctmrg.py": HEISENBERG | J1J2 | CORRELATION,
+    "difftn/contract/fixedpoint.py": HEISENBERG | J1J2 | XI_HEIS,
+    "difftn/methods/ipeps.py": HEISENBERG | J1J2 | XI_HEIS,
+    "difftn/models/heisenberg.py": HEISENBERG | J1J2 | XI_HEIS,
+    "difftn/methods/optimize.py": HEISENBERG | J1J2 | INVERSE | DESIGN | XI_HEIS,
+    "difftn/methods/hessian.py": HEISENBERG | J1J2 | INVERSE | DESIGN | XI_HEIS,
+    "difftn/data/reference.py": HEISENBERG_MEASURE | J1J2_MEASURE | XI_HEIS | XI_FIGURES,
     "difftn/methods/born/mps.py": BORN | PPEPS,
     "difftn/data/datasets.py": BORN | PPEPS,
     "difftn/contract/boundary_mps.py": SPINGLASS | INVERSE | PPEPS,
@@ -76,6 +79,7 @@ RERUNS = {
     "difftn/plots/common.py": FIGURES | XI_FIGURES,
     "difftn/plots/ising.py": {"ising_figure": 1},
     "difftn/plots/heisenberg.py": {"heisenberg_figure": 1},
+    "difftn/plots/j1j2.py": {"j1j2_figure": 1},
     "difftn/plots/inverse_ising.py": {"inverse_ising_figure": 1},
     "difftn/plots/born.py": BORN_FIGURES | PPEPS_FIGURES,  # plots/ppeps.py draws with born's functions
     "difftn/plots/spinglass.py": SPINGLASS_FIGURES | {"inverse_ising_figure": 1},
@@ -83,13 +87,13 @@ RERUNS = {
     "difftn/__main__.py": {},
     "difftn/infra/runtime.py": {},
     "difftn/__init__.py": {},
-    "difftn/linalg/__init__.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
-    "difftn/linalg/qr.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
-    "difftn/linalg/broadening.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
-    "difftn/linalg/truncation.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | BORN | PPEPS | CORRELATION,
-    "difftn/linalg/krylov.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
-    "difftn/linalg/polar.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
-    "difftn/linalg/partial_eigh.py": ISING | HEISENBERG | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
+    "difftn/linalg/__init__.py": ISING | HEISENBERG | J1J2 | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
+    "difftn/linalg/qr.py": ISING | HEISENBERG | J1J2 | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
+    "difftn/linalg/broadening.py": ISING | HEISENBERG | J1J2 | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
+    "difftn/linalg/truncation.py": ISING | HEISENBERG | J1J2 | SPINGLASS | INVERSE | DESIGN | BORN | PPEPS | CORRELATION,
+    "difftn/linalg/krylov.py": ISING | HEISENBERG | J1J2 | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
+    "difftn/linalg/polar.py": ISING | HEISENBERG | J1J2 | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
+    "difftn/linalg/partial_eigh.py": ISING | HEISENBERG | J1J2 | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
     "difftn/models/__init__.py": {},
     "difftn/models/tfim.py": DESIGN,
     "difftn/methods/spinglass_solver.py": SPINGLASS | INVERSE,
@@ -102,7 +106,8 @@ RERUNS = {
     "difftn/methods/born/sample.py": BORN | PPEPS,
     "difftn/methods/born/baseline.py": BORN | PPEPS,
     "difftn/studies/__init__.py": {},
-    "difftn/studies/heisenberg.py": HEISENBERG | XI_HEIS,
+    "difftn/studies/heisenberg.py": HEISENBERG | J1J2 | XI_HEIS,
+    "difftn/studies/j1j2.py": {"j1j2_aggregate": 1, "j1j2_figure": 1},
     "difftn/studies/born.py": BORN | PPEPS,  # the positive PEPS loads its data through it
     "difftn/studies/spinglass.py": SPINGLASS | {"spinglass_exact": 1},
     "difftn/studies/inverse_ising.py": INVERSE,
@@ -141,6 +146,7 @@ NOT_RESULTS = {
 # module-level import check below cannot see): not counted, not followed.  Keep this short.
 UNUSED_IMPORTS = {
     "heisenberg_optimize": {"difftn.data.reference": "QMC_ENERGY serves measure() only"},
+    "j1j2_optimize": {"difftn.data.reference": "QMC_ENERGY serves measure() only"},
     "ising_point": {"difftn.contract.ctmrg": "correlation_point (difftn ising xi) only"},
     "ising_aggregate": {"difftn.contract.ctmrg": "correlation_point (difftn ising xi) only"},
     "correlation_ising_point": {"difftn.methods.thermodynamics": "compute_point (difftn ising point) only",
@@ -335,7 +341,7 @@ def test_a_new_result_format_reruns_everything(tiny_run, package_copy):
     original = path.read_text()
     try:
         path.write_text(original.replace("FORMAT_VERSION = 1", "FORMAT_VERSION = 2"))
-        everything = (ISING | HEISENBERG | BORN | PPEPS | SPINGLASS | {"spinglass_exact": 1} | INVERSE | DESIGN
+        everything = (ISING | HEISENBERG | J1J2 | BORN | PPEPS | SPINGLASS | {"spinglass_exact": 1} | INVERSE | DESIGN
                       | CORRELATION)
         assert planned_jobs(tiny_run, package_copy) == everything
     finally:

@@ -19,9 +19,9 @@ def _check_module():
 def test_readme_list_names_every_study_figure_and_table():
     outputs = _check_module().listed_outputs((REPO / "README.md").read_text())
     for name in ("ising_fig3", "heisenberg_fig4", "born_nll", "born_samples_bas", "ppeps_nll", "spinglass_convergence",
-                 "inverse_ising_recovery"):  # fmt: skip
+                 "inverse_ising_recovery", "j1j2_energy"):  # fmt: skip
         assert f"results/figures/{name}.png" in outputs and f"results/figures/{name}.pdf" in outputs
-    for table in ("ising/chi16_steps30", "heisenberg", "born/bas", "born/digits", "ppeps/bas", "spinglass"):
+    for table in ("ising/chi16_steps30", "heisenberg", "born/bas", "born/digits", "ppeps/bas", "spinglass", "j1j2"):
         assert f"results/{table}/summary.nc" in outputs and f"results/{table}/summary.csv" in outputs
     assert "results/benchmarks/summary.csv" in outputs
 

@@ -64,6 +64,8 @@ def _with(path, value):
         (_with(("heisenberg", "chi"), [8]), "heisenberg.chi"),
         (_with(("heisenberg", "ctmrg"), {"tol": 1e-9, "max_iter": 100, "grad_mode": "exact"}), "grad_mode"),
         (_with(("heisenberg", "D"), [0, 2]), "D"),
+        (_with(("j1j2", "chi"), [4, 8]), "j1j2.chi"),
+        (_with(("j1j2", "J2"), [0.5, 1e-5]), "j1j2.J2[1]"),
         (_with(("born", "bas", "max_bond"), [0, 4]), "max_bond"),
         (_with(("born", "digits", "test_fraction"), 1.0), "test_fraction"),
         (_with(("born", "bas", "train", "cutoff"), 1.5), "cutoff"),
@@ -79,7 +81,8 @@ def _with(path, value):
         (_with(("correlation", "ising", "beta"), [{"start": 0.5, "stop": 0.4, "num": 2}]), "correlation.ising.beta"),
     ],
     ids=["chi<1", "steps<1", "beta=0", "beta<0", "start>stop", "missing-stop", "unknown-key", "threads<1",
-         "chi-per-D", "grad-mode", "D<1", "born-Dmax<1", "born-test-fraction", "born-cutoff", "born-hide",
+         "chi-per-D", "grad-mode", "D<1", "j1j2-chi-per-D", "j1j2-J2-not-decimal",
+         "born-Dmax<1", "born-test-fraction", "born-cutoff", "born-hide",
          "ppeps-D<1", "ppeps-rows-not-born's",
          "sg-chi<1", "sg-exact-L", "inverse-L", "inverse-method", "design-low>high", "xi-D", "xi-beta"],  # fmt: skip
 )

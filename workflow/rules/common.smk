@@ -434,6 +434,7 @@ def get_final_output():
         *ppeps_outputs(),
         *spinglass_final_output(),
         *correlation_final_output(),  # correlation.smk
+        *j1j2_outputs(),  # j1j2_common.smk
     ]
 
 
@@ -564,4 +565,5 @@ def benchmark_files():
         bonds = PPEPS[data]["D"]
         files += [f"results/benchmarks/ppeps/{data}/D{D}/train.tsv" for D in bonds]
         files.append(f"results/benchmarks/ppeps/{data}/D{max(bonds)}/sample.tsv")
-    return files + correlation_benchmark_files()  # correlation.smk
+    # the J1-J2 and correlation studies list their own (j1j2_common.smk, correlation_common.smk)
+    return files + j1j2_benchmark_files() + correlation_benchmark_files()

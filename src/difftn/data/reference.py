@@ -9,7 +9,7 @@ from pathlib import Path
 
 __all__ = ["SOURCES", "QMC_ENERGY", "QMC_ENERGY_ERROR", "QMC_MAGNETIZATION", "QMC_MAGNETIZATION_ERROR",
            "HEISENBERG_IPEPS", "heisenberg_table", "PUBLISHED_STATES", "published_state_path",
-           "published_table"]  # fmt: skip
+           "published_table", "J1J2_IPEPS", "j1j2_table", "j1j2_published"]  # fmt: skip
 
 SOURCES = {
     "sandvik1997": "A. W. Sandvik, Phys. Rev. B 56, 11678 (1997)",
@@ -20,6 +20,9 @@ SOURCES = {
     "Phys. Rev. B 94, 155123 (2016) (read off Fig. 4 of liao2019)",
     "hasik_c4v": "J. Hasik, D. Poilblanc, F. Becca, SciPost Phys. 10, 012 (2021), "
     "single-site C4v iPEPS data set (J2 = 0, largest chi)",
+    "hasik_c4v_j1j2": "J. Hasik, D. Poilblanc, F. Becca, SciPost Phys. 10, 012 (2021), "
+    "single-site C4v iPEPS data set j1j2_ipeps_states, single-site_pg-C4v-A1 (J. Hasik, CC BY 4.0): "
+    "energy and m at the largest listed chi",
 }
 
 #: QMC energy per site, Sandvik 1997: -0.669437(5).
@@ -101,3 +104,38 @@ def published_table(D: int, J2: float = 0.0):
     table = pd.DataFrame(rows, columns=columns)
     table[["D", "chi"]] = table[["D", "chi"]].astype(int)
     return table
+
+
+#: J1-J2 model (J1 = 1), published single-site C4v iPEPS at J2/J1 != 0, largest listed chi:
+#: (J2, D, chi, energy per site, staggered magnetization), source "hasik_c4v_j1j2".  The J2 = 0
+#: rows are the "hasik_c4v" rows of HEISENBERG_IPEPS (the same data set).
+J1J2_IPEPS = [
+    (0.5, 2, 192, -0.4703924326, 0.304272),
+    (0.5, 3, 216, -0.4910577596, 0.168265),
+]
+
+
+def j1j2_table():
+    """Published C4v iPEPS results of the J1-J2 model: one row per (J2, D), J2 = 0 included.
+
+    Columns ``J2``, ``D``, ``chi``, ``energy``, ``magnetization``, ``source``.
+    """
+    import pandas as pd
+
+    rows = [(0.0, D, chi, energy, m, source) for source, D, chi, energy, m, _ in HEISENBERG_IPEPS
+            if source == "hasik_c4v"]  # fmt: skip
+    rows += [(*row, "hasik_c4v_j1j2") for row in J1J2_IPEPS]
+    return pd.DataFrame(rows, columns=["J2", "D", "chi", "energy", "magnetization", "source"])
+
+
+def j1j2_published(J2: float, D: int):
+    """The published (chi, energy, magnetization) at this J2/J1 and D, or None where none is listed.
+
+    J2 values are matched to 1e-9 (config values are short decimals).
+    """
+    table = j1j2_table()
+    rows = table[(abs(table.J2 - J2) < 1e-9) & (table.D == D)]
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
+    return int(row.chi), float(row.energy), float(row.magnetization)
