@@ -13,6 +13,8 @@ import torch
 
 # Test processes when pytest-xdist is installed and none is asked for: CI has 2 cores.
 WORKERS = 2
+# The SLURM workflow test runs its own reference and waits on slurmctld most of its time.
+SLURM_TEST = "tests/workflow/test_slurm.py"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -33,7 +35,8 @@ def pytest_xdist_make_scheduler(config, log):
     # --dist load (the default above): tests/workflow/ goes to one worker as a
     # whole, since its session fixture tiny_run (the tiny study, minutes) would
     # run once per worker and its tests run Snakemake in that one directory;
-    # the library tests spread over the workers one by one.  (xdist_group
+    # the SLURM test (its own reference run, no tiny_run) and the library
+    # tests spread over the workers one by one.  (xdist_group
     # markers cannot do this: xdist 3.8.0 renames a grouped test through
     # Item._nodeid, which pytest 9.2 no longer reads.)
     if config.getoption("dist") != "load":
@@ -42,6 +45,8 @@ def pytest_xdist_make_scheduler(config, log):
 
     class WorkflowTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid):
+            if nodeid.startswith(SLURM_TEST):  # mostly waiting on SLURM: beside the rest, not after it
+                return nodeid
             return "tests/workflow" if nodeid.startswith("tests/workflow/") else nodeid
 
     return WorkflowTogether(config, log)
@@ -58,6 +63,10 @@ def _fixed_seed():
 
 
 def pytest_collection_modifyitems(config, items):
+    # The long tests first: xdist hands out work in collection order (after the
+    # largest scope, tests/workflow), so the SLURM test starts on the second
+    # worker at once instead of last.
+    items.sort(key=lambda item: 0 if item.nodeid.startswith(SLURM_TEST) else 1)
     # GPU tests run where CUDA is; elsewhere they are skipped with a reason
     # that the -ra summary prints (and CI=true accepts only this skip).
     if torch.cuda.is_available():

@@ -38,11 +38,16 @@ RESULTS = [
 
 
 @pytest.mark.slow
-def test_tiny_study_through_the_slurm_profile_equals_a_local_run(tiny_run, tmp_path):
+def test_tiny_study_through_the_slurm_profile_equals_a_local_run(tmp_path):
     config = yaml.safe_load(yaml.safe_dump(TINY))
     config["heisenberg"]["gpu_from_D"] = 2  # the D = 2 jobs ask SLURM for the (fake) GPU
-    workdir = tmp_path / "run"
+    workdir, local_dir = tmp_path / "run", tmp_path / "local"
     workdir.mkdir()
+    local_dir.mkdir()
+    # Its own local reference of the same targets (not the session's tiny_run), so
+    # that this test can run on another xdist worker beside the other workflow tests.
+    local = snakemake(local_dir, "--cores", "1", config=config, targets=[path for path, _ in RESULTS])
+    assert local.returncode == 0, local.stderr[-3000:]
     try:
         with local_slurm(tmp_path / "slurm"):
             run = snakemake(workdir, *SLURM_TEST_ARGS, config=config, timeout=900,
@@ -73,6 +78,6 @@ def test_tiny_study_through_the_slurm_profile_equals_a_local_run(tiny_run, tmp_p
     ]
 
     for path, variables in RESULTS:
-        local, remote = read_dataset(tiny_run / path), read_dataset(workdir / path)
+        local, remote = read_dataset(local_dir / path), read_dataset(workdir / path)
         for name in variables:
             np.testing.assert_allclose(remote[name].values, local[name].values, rtol=1e-10, atol=1e-12)
