@@ -30,7 +30,7 @@ rule correlation_ising_point:
 
 rule correlation_heisenberg_measure:
     input:
-        state=lambda wildcards: str(published_state_path(int(wildcards.D))),
+        state=published_state_input,
     output:
         "results/correlation/heisenberg/D{D}_chi{chi}.nc",
     log:

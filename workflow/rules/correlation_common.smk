@@ -13,6 +13,17 @@ except ValueError as err:
     raise ValueError(f"config field correlation.ising.beta: {err}") from None
 
 
+def published_state_input(wildcards):
+    """The checkout's copy of the packaged published state at D (a path fixed by the checkout).
+
+    The path of the imported package's copy would change with where difftn is
+    imported from (a copied package in the rerun tests, another install) and
+    so rerun every measurement; the data are the same files.
+    """
+    name = published_state_path(int(wildcards.D)).name
+    return str(Path(workflow.basedir) / "src" / "difftn" / "data" / "ipeps_states" / name)
+
+
 def correlation_hash(part):
     """Hash of the settings one part's points share (not their own chi, beta, D: another list reruns none)."""
     shared = {k: v for k, v in XI[part].items() if k not in ("chi", "beta", "D")}
