@@ -21,7 +21,7 @@ def published_state_input(wildcards):
     so rerun every measurement; the data are the same files.
     """
     name = published_state_path(int(wildcards.D)).name
-    return str(Path(workflow.basedir) / "src" / "difftn" / "data" / "ipeps_states" / name)
+    return str(Path(workflow.basedir, "src/difftn/data/ipeps_states", name))
 
 
 def correlation_hash(part):
