@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 
 from difftn.cli import main
-from difftn.data.reference import j1j2_published, j1j2_table
+from difftn.data.reference import QMC_ENERGY, j1j2_published, j1j2_table
 from difftn.infra.io import read_dataset, write_dataset
 from difftn.infra.provenance import provenance_attrs
 from difftn.studies.j1j2 import aggregate, format_J2
@@ -33,7 +33,10 @@ def _synthetic(J2, D, chi):
 
 def _measurement(path, J2, D, chi, config_hash="abc"):
     energy, m = _synthetic(J2, D, chi)
-    ds = xr.Dataset({"energy": ((), energy), "magnetization": ((), m)}, coords={"D": D, "chi": chi})
+    # as `difftn heisenberg measure` writes it: the error against QMC only at J2 = 0
+    error = (energy - QMC_ENERGY) / abs(QMC_ENERGY) if J2 == 0 else np.nan
+    ds = xr.Dataset({"energy": ((), energy), "magnetization": ((), m), "energy_relative_error": ((), error)},
+                    coords={"D": D, "chi": chi})  # fmt: skip
     ds.attrs.update({"J2": float(J2), "optimization_chi": OPT_CHI[D], "iterations": 7 * D})
     ds.attrs.update(provenance_attrs(stage="heisenberg_measure", parameters={"D": D, "chi": chi, "J2": float(J2)},
                                      modules=("difftn.studies.j1j2",), device="cpu", dtype="float64",

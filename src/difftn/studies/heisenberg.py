@@ -41,7 +41,7 @@ from ..methods.optimize import LINE_SEARCH, LBFGSOptions, NewtonOptions, minimiz
 from ..models.heisenberg import bond_hamiltonian
 
 __all__ = ["MODULES", "STAGES", "MEASURE_MODULES", "MEASURE_MAX_ITER", "random_tensor", "pad_tensor", "pad_env", "resume_check",
-           "optimize", "measure", "load_state", "read_json_tensor", "aggregate"]
+           "optimize", "measure", "load_state", "read_json_tensor", "summary_row", "aggregate"]
 
 log = logging.getLogger(__name__)
 
@@ -463,6 +463,28 @@ def measure(
     return ds
 
 
+def summary_row(runs) -> dict:
+    """The table row of one optimized state from its measurement files (``measure``).
+
+    ``energy``, ``magnetization``, ``energy_relative_error``, ``correlation_length``
+    (NaN in files older than it) and ``chi`` at the largest measurement chi;
+    ``energy_opt_chi`` at the optimization chi (NaN without such a file);
+    ``optimization_chi`` and ``iterations`` of the optimization.
+    """
+    best = max(runs, key=lambda ds: int(ds.chi))
+    at_opt = [ds for ds in runs if int(ds.chi) == int(ds.attrs["optimization_chi"])]
+    return {
+        "energy": float(best.energy),
+        "magnetization": float(best.magnetization),
+        "energy_relative_error": float(best.energy_relative_error),
+        "energy_opt_chi": float(at_opt[0].energy) if at_opt else np.nan,
+        "correlation_length": float(best.correlation_length) if "correlation_length" in best else np.nan,
+        "chi": int(best.chi),
+        "optimization_chi": int(best.attrs["optimization_chi"]),
+        "iterations": int(best.attrs["iterations"]),
+    }
+
+
 def aggregate(observable_paths) -> xr.Dataset:
     """One row per D from measurement files: at each D the largest measurement chi.
 
@@ -477,21 +499,7 @@ def aggregate(observable_paths) -> xr.Dataset:
     by_D = {}
     for ds in points:
         by_D.setdefault(int(ds.D), []).append(ds)
-    rows = []
-    for D, runs in sorted(by_D.items()):
-        best = max(runs, key=lambda ds: int(ds.chi))
-        at_opt = [ds for ds in runs if int(ds.chi) == int(ds.attrs["optimization_chi"])]
-        rows.append({
-            "D": D,
-            "energy": float(best.energy),
-            "magnetization": float(best.magnetization),
-            "energy_relative_error": float(best.energy_relative_error),
-            "energy_opt_chi": float(at_opt[0].energy) if at_opt else np.nan,
-            "correlation_length": float(best.correlation_length) if "correlation_length" in best else np.nan,
-            "chi": int(best.chi),
-            "optimization_chi": int(best.attrs["optimization_chi"]),
-            "iterations": int(best.attrs["iterations"]),
-        })  # fmt: skip
+    rows = [{"D": D, **summary_row(runs)} for D, runs in sorted(by_D.items())]
     import pandas as pd
 
     ds = xr.Dataset.from_dataframe(pd.DataFrame(rows).set_index("D"))

@@ -18,12 +18,13 @@ from ..infra import runtime
 from ..infra.io import read_dataset
 from ..infra.options import Stage
 from ..infra.provenance import aggregate_attrs
+from .heisenberg import MEASURE_MODULES, summary_row
 
 __all__ = ["MODULES", "STAGES", "format_J2", "aggregate"]
 
-#: Library modules whose source decides the table (the points are the Heisenberg study's,
-#: hashed by its MEASURE_MODULES in the rules that compute them).
-MODULES = ("difftn.data.reference", "difftn.studies.j1j2")
+#: Library modules whose source decides the table: the Heisenberg study's (its points and
+#: ``summary_row``) and this one.
+MODULES = MEASURE_MODULES + ("difftn.studies.j1j2",)
 
 _DECIMAL = re.compile(r"-?\d+\.\d+")
 
@@ -59,18 +60,14 @@ def aggregate(observable_paths) -> xr.Dataset:
         groups.setdefault((float(ds.attrs["J2"]), int(ds.D)), []).append(ds)
     rows = []
     for (J2, D), runs in sorted(groups.items()):
-        best = max(runs, key=lambda ds: int(ds.chi))
-        at_opt = [ds for ds in runs if int(ds.chi) == int(ds.attrs["optimization_chi"])]
         published = j1j2_published(J2, D)
+        row = summary_row(runs)
         rows.append({
             "J2": J2,
             "D": D,
-            "energy": float(best.energy),
-            "magnetization": float(best.magnetization),
-            "chi": int(best.chi),
-            "energy_opt_chi": float(at_opt[0].energy) if at_opt else np.nan,
-            "optimization_chi": int(best.attrs["optimization_chi"]),
-            "iterations": int(best.attrs["iterations"]),
+            # the error against QMC (a J2 = 0 value) and xi are not part of this table
+            **{k: row[k] for k in ("energy", "magnetization", "chi", "energy_opt_chi", "optimization_chi",
+                                   "iterations")},
             "energy_published": published[1] if published else np.nan,
             "magnetization_published": published[2] if published else np.nan,
             "chi_published": published[0] if published else 0,
