@@ -45,6 +45,7 @@ import logging
 import os
 import pkgutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 __all__ = ["main", "STAGES", "stage_argv"]
@@ -52,20 +53,42 @@ __all__ = ["main", "STAGES", "stage_argv"]
 log = logging.getLogger("difftn")
 
 
-def _discover() -> dict:
-    """Command name -> {stage name -> Stage} of every study module that declares ``STAGES``."""
-    from . import studies
+class _Stages(Mapping):
+    """Command name -> {stage name -> Stage} of every study module that declares ``STAGES``.
 
-    found = {}
-    for info in pkgutil.iter_modules(studies.__path__):
-        module = importlib.import_module(f"{studies.__name__}.{info.name}")
-        if hasattr(module, "STAGES"):
-            found[info.name.replace("_", "-")] = module.STAGES
-    return found
+    A study module is imported when its command is first looked up, so that
+    ``difftn heisenberg optimize`` does not import the other studies (and
+    their libraries) only to build its parser.
+    """
+
+    def __init__(self, package: str):
+        self._package, self._loaded = package, {}
+
+    def _names(self) -> list:
+        from . import studies
+
+        return [info.name.replace("_", "-") for info in pkgutil.iter_modules(studies.__path__)]
+
+    def _load(self, command: str):
+        if command not in self._loaded:
+            module = importlib.import_module(f"{self._package}.{command.replace('-', '_')}")
+            self._loaded[command] = getattr(module, "STAGES", None)
+        return self._loaded[command]
+
+    def __getitem__(self, command):
+        if command not in self._names() or self._load(command) is None:
+            raise KeyError(command)
+        return self._loaded[command]
+
+    def __iter__(self):
+        return iter([name for name in self._names() if self._load(name) is not None])
+
+    def __len__(self):
+        return sum(1 for _ in self)
 
 
 #: Every study's stages, as declared by the study modules (``difftn.studies.*.STAGES``).
-STAGES = _discover()
+STAGES = _Stages("difftn.studies")
 
 _TYPES = {int: int, float: float, str: str, Path: Path}
 
@@ -133,7 +156,13 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors (no progress bars)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for study, stages in STAGES.items():
+    # `difftn STUDY ...` builds (and imports) that study only, `difftn info` none; anything else lists them all
+    if words and words[0] == "info":
+        named = []
+    else:
+        named = [words[0]] if words and words[0] in STAGES else list(STAGES)
+    for study in named:
+        stages = STAGES[study]
         sp = sub.add_parser(study, help=f"{study} study: {', '.join(stages)}")
         ssub = sp.add_subparsers(dest="stage", required=True)
         for name, stage in stages.items():
