@@ -82,6 +82,44 @@ def test_unconverged_fixed_point_mode_falls_back_to_checkpoint_and_says_so(caplo
     assert C.requires_grad and E.requires_grad
 
 
+def test_element_wise_rounds_stop_when_the_target_is_out_of_reach():
+    from difftn.contract.ctmrg import _out_of_reach
+
+    assert not _out_of_reach(float("inf"), 1e-6, 0, 1e-9, 200)  # first look: no rate yet
+    assert _out_of_reach(1e-8, 1e-8, 10, 1e-9, 200)  # not falling
+    # 1e-6 -> 1e-7 in 10 steps: 1e-9 in 20 more, within 30 but not within 15
+    assert not _out_of_reach(1e-6, 1e-7, 10, 1e-9, 30)
+    assert _out_of_reach(1e-6, 1e-7, 10, 1e-9, 15)
+    # the measured D = 2 case: 1.4e-8 -> 1.4e-9 in 200 steps would need ~30 more of a budget of 0
+    assert _out_of_reach(1.4e-8, 1.4e-9, 200, 1e-9, 0)
+
+
+def _contraction_step(x, theta):
+    # x -> 0.5 x + theta: fixed point x* = 2 theta, Jacobian 0.5, dx*/dtheta = 2
+    return (0.5 * x + theta,)
+
+
+@pytest.mark.parametrize("offset, raises", [(0.0, False), (5e-9, False), (1e-6, True)])
+def test_backward_rechecks_the_fixed_point_with_a_margin(offset, raises):
+    # The forward decides at fp_mismatch; the backward's own step may differ
+    # from the forward's by more than rounding (ctmrg: full eigh vs graph-free
+    # step), so it raises only beyond BACKWARD_MARGIN x fp_mismatch: 5e-9 is
+    # accepted, a point 1e-6 off is refused.
+    from difftn.contract.fixedpoint import BACKWARD_MARGIN, fixed_point
+
+    options = CTMRGOptions(fp_mismatch=1e-9)
+    assert BACKWARD_MARGIN * options.fp_mismatch > 5e-9
+    theta = torch.tensor([0.3, -0.7], dtype=torch.float64, requires_grad=True)
+    x_star = 2 * theta.detach() + 2 * offset  # step(x*) - x* = -offset
+    (x,) = fixed_point(_contraction_step, theta, (x_star,), options)
+    if raises:
+        with pytest.raises(FixedPointError, match="not a fixed point"):
+            torch.autograd.grad(x.sum(), theta)
+        return
+    (g,) = torch.autograd.grad(x.sum(), theta)
+    assert float((g - 2).abs().max()) < 1e-12  # exact 2: GMRES on a scalar multiple of the identity
+
+
 def test_adjoint_iterations_are_reported():
     T = _random_T()
     C, E, info = ctmrg(T, CTMRGOptions(chi=8, tol=1e-12), boundary=identity_boundary(2))

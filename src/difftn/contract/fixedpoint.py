@@ -31,6 +31,11 @@ __all__ = ["FixedPointError", "fixed_point"]
 log = logging.getLogger(__name__)
 
 
+#: The backward re-checks |step(x*) - x*| against this multiple of ``fp_mismatch``
+#: (the forward's own threshold; see ``_FixedPoint.backward``).
+BACKWARD_MARGIN = 10
+
+
 class FixedPointError(RuntimeError):
     """The fixed-point backward cannot give a correct gradient (no fixed point, or no adjoint convergence)."""
 
@@ -101,9 +106,17 @@ class _FixedPoint(torch.autograd.Function):
             x = tuple(t.detach().requires_grad_() for t in x_star)
             out = ctx.step(*x, th)[: len(x)]
             mismatch = max(float((o.detach() - t).abs().max()) for o, t in zip(out, x_star))
-            if mismatch > options.fp_mismatch:
+            # The forward accepted x* with |step(x*) - x*| <= fp_mismatch, measured
+            # with its graph-free step; this differentiated step (full eigh, double
+            # layer) may land slightly off it where the kept span is sensitive
+            # (measured: 2.8e-9 here against <= 1e-9 there, D = 2, chi = 30, an
+            # eigenvalue pair at the truncation boundary).  Re-deciding at the same
+            # threshold would make the verdict hang on rounding; this check guards
+            # against x* that was no fixed point at all.
+            if mismatch > BACKWARD_MARGIN * options.fp_mismatch:
                 raise FixedPointError(f"fixed-point backward: step(x*) differs from x* by {mismatch:.2e} > "
-                                      f"fp_mismatch {options.fp_mismatch:.1e}: not a fixed point")  # fmt: skip
+                                      f"{BACKWARD_MARGIN} x fp_mismatch {options.fp_mismatch:.1e}: not a fixed "
+                                      f"point")  # fmt: skip
 
             def matvec(v):  # (1 - J^T) v
                 vjp = torch.autograd.grad(out, x, _unflat(v, x_star), retain_graph=True)
