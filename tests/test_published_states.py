@@ -72,6 +72,26 @@ def test_measure_reads_a_published_json_state():
         measure(path, 16, estimator="triangle", device="cpu")
 
 
+def test_json_state_layouts(tmp_path):
+    # The published files give physDim/auxDim; the later layout of the same
+    # format (peps-torch's output) gives dims = [p, D, D, D, D]: same tensor.
+    # Anything else is a clear ValueError, not a KeyError.
+    import json
+
+    path, _ = _published(2)
+    data = json.loads(path.read_text())
+    site = data["sites"][0]
+    p, D = site.pop("physDim"), site.pop("auxDim")
+    site["dims"] = [p, D, D, D, D]
+    later = tmp_path / "later.json"
+    later.write_text(json.dumps(data))
+    assert torch.equal(read_json_tensor(later), read_json_tensor(path))
+    del site["dims"]
+    later.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="needs physDim and auxDim, or dims"):
+        read_json_tensor(later)
+
+
 def test_plaquette_rdm_is_a_density_matrix():
     A = prepare(random_tensor(2, seed=2))
     C, E, _ = ctmrg(double_layer(A), CTMRGOptions(chi=8, tol=1e-12, max_iter=1000), boundary=identity_boundary(2))
