@@ -29,6 +29,24 @@ def test_dry_run(tmp_path, configfile, n_points, n_born, n_ppeps, spinglass):
     assert tuple(counts[k] for k in names) == spinglass
 
 
+def test_fig4_cpu_config_plans_the_d2_to_d5_chain(tmp_path):
+    # An overlay merged after config.yaml: only the Heisenberg section changes, and the
+    # Fig. 4 target plans the chain D = 2..5 at the paper's chi, nothing else.
+    configfile = REPO / "workflow/configs/fig4-cpu.yaml"
+    cfg = yaml.safe_load(configfile.read_text())
+    assert set(cfg) == {"heisenberg"}
+    assert cfg["heisenberg"]["D"] == [2, 3, 4, 5] and cfg["heisenberg"]["chi"] == [30, 50, 80, 100]
+    # the target first: --configfile takes a list, merged in order
+    run = snakemake(tmp_path, "-n", "results/figures/heisenberg_fig4.png", "--configfile", str(REPO / "config.yaml"),
+                    str(configfile))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    counts = job_counts(run.stdout)
+    assert counts["heisenberg_optimize"] == 4
+    assert "ising_point" not in counts and "born_train" not in counts
+    for D, chi in zip((2, 3, 4, 5), (30, 50, 80, 100)):
+        assert f"results/heisenberg/D{D}_chi{chi}/state.nc" in run.stdout
+
+
 def test_paper_config_matches_the_paper():
     cfg = yaml.safe_load((REPO / "workflow/configs/paper.yaml").read_text())["ising"]
     from difftn.studies.ising import beta_grid
