@@ -65,9 +65,8 @@ class _Stages(Mapping):
         self._package, self._loaded = package, {}
 
     def _names(self) -> list:
-        from . import studies
-
-        return [info.name.replace("_", "-") for info in pkgutil.iter_modules(studies.__path__)]
+        package = importlib.import_module(self._package)
+        return [info.name.replace("_", "-") for info in pkgutil.iter_modules(package.__path__)]
 
     def _load(self, command: str):
         if command not in self._loaded:
