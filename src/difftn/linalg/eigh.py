@@ -58,8 +58,29 @@ class _Eigh(torch.autograd.Function):
 
 
 def eigh_backward(L, Q, gL, gQ, eps=DEFAULT_EPS):
-    """Cotangent of the symmetric A given cotangents of L and Q."""
-    J = Q.mT @ gQ
-    F = lorentzian(L[None, :] - L[:, None], eps)  # zero on the diagonal
-    B = 0.5 * F * (J - J.mT) + torch.diag(gL)
-    return Q @ B @ Q.mT
+    """Cotangent of the symmetric A given cotangents of L and Q.
+
+    Callers that keep k of the n eigenpairs (CTMRG's projector) pass cotangents
+    that are exactly zero outside those k columns.  With M = F o (Q^T Qbar),
+    F o (J - J^T) = M + M^T, and M has only the k columns where Qbar is
+    nonzero, so Abar = (X + X^T)/2 + Q_K diag(Lbar_K) Q_K^T with
+    X = (Q M_K) Q_K^T: about 4 n^2 k operations instead of 3 n^3.  K is chosen
+    by exact zeros (structural, the same on every machine), so both paths give
+    the same gradient.
+    """
+    n = L.shape[0]
+    with torch.no_grad():
+        K = torch.nonzero((gQ != 0).any(0) | (gL != 0)).reshape(-1)
+    if 2 * K.numel() > n:
+        J = Q.mT @ gQ
+        F = lorentzian(L[None, :] - L[:, None], eps)  # zero on the diagonal
+        B = 0.5 * F * (J - J.mT) + torch.diag(gL)
+        return Q @ B @ Q.mT
+    QK = Q[:, K]
+    # J[j, j] drops out of J - J^T; zero it, or F's slope 1/eps at 0 multiplies it in the
+    # second derivative (the two 1e12-sized terms cancel only up to rounding: 3e-5 measured).
+    off_diagonal = torch.ones(n, K.numel(), dtype=Q.dtype, device=Q.device)
+    off_diagonal[K, torch.arange(K.numel(), device=Q.device)] = 0
+    M = lorentzian(L[K][None, :] - L[:, None], eps) * (Q.mT @ gQ[:, K] * off_diagonal)  # F[:, K] o J[:, K]
+    X = (Q @ M) @ QK.mT
+    return 0.5 * (X + X.mT) + (QK * gL[K]) @ QK.mT
