@@ -56,9 +56,11 @@ def test_gauge_matching_resolves_degenerate_corner_spectra():
     E = E + E.permute(2, 1, 0)
     Q = torch.linalg.qr(torch.randn(chi, chi, generator=gen, dtype=torch.float64))[0]
     C1, E1 = Q.mT @ C @ Q, torch.einsum("ax,amb,by->xmy", Q, E, Q)
-    U = _match_gauge(C1, E1, C, E)
+    U, mismatch = _match_gauge(C1, E1, C, E)
     assert float((U.mT @ C1 @ U - C).abs().max()) < 5e-15  # measured 4e-16
     assert float((torch.einsum("ax,amb,by->xmy", U, E1, U) - E).abs().max()) < 5e-14  # measured 6e-15
+    assert mismatch == max(float((U.mT @ C1 @ U - C).abs().max()),
+                           float((torch.einsum("ax,amb,by->xmy", U, E1, U) - E).abs().max()))  # fmt: skip
 
 
 def _random_T():
