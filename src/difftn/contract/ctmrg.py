@@ -63,6 +63,7 @@ import math
 import weakref
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.utils.checkpoint import checkpoint
 
@@ -477,14 +478,14 @@ def _sign_vector(E_new, E_old):
     if E_new.shape != E_old.shape:
         return E_new.new_ones(E_new.shape[0])  # chi still growing: no previous basis to align with
     with torch.no_grad():
-        G = torch.einsum("ymx,ymx->yx", E_new, E_old.to(E_new)).cpu()
-        scale = float(G.abs().max())
-        s = torch.ones(G.shape[0], dtype=G.dtype)
-        for x in range(1, G.shape[0]):
-            w = float((s[:x] * G[:x, x]).sum())
-            if abs(w) > 1e-12 * scale:
-                s[x] = 1.0 if w > 0 else -1.0
-    return s.to(E_new)
+        G = torch.einsum("ymx,ymx->yx", E_new, E_old.to(E_new)).cpu().numpy()
+    scale = float(np.abs(G).max())
+    s = np.ones(G.shape[0], dtype=G.dtype)
+    for x in range(1, G.shape[0]):  # numpy, not torch: one small dot per x, where torch's call overhead dominated
+        w = float(s[:x] @ G[:x, x])
+        if abs(w) > 1e-12 * scale:
+            s[x] = 1.0 if w > 0 else -1.0
+    return torch.as_tensor(s).to(E_new)
 
 
 def row_density(C, E):
@@ -625,13 +626,11 @@ def _match_gauge(C1, E1, C, E, cluster: float = 1e-6):
     chi, d = C.shape[0], E.shape[1]
     A1 = torch.einsum("ai,amb,bj->mij", V1, E1, V1)
     A0 = torch.einsum("ai,amb,bj->mij", V0, E, V0)
-    groups, start = [], 0
-    for i in range(1, chi + 1):
-        if i == chi or float(l0[i] - l0[i - 1]) > cluster * scale:
-            groups.append(list(range(start, i)))
-            start = i
-    ks = torch.tensor([k for g in groups for k in g for _ in g], device=C.device)
-    ls = torch.tensor([l for g in groups for _ in g for l in g], device=C.device)
+    l0_values = l0.cpu().numpy()
+    groups = np.split(np.arange(chi), np.flatnonzero(np.diff(l0_values) > cluster * scale) + 1)
+    # Unknowns W[k, l] for k, l in the same group, group by group, row-major.
+    ks = torch.as_tensor(np.concatenate([np.repeat(g, len(g)) for g in groups]), device=C.device)
+    ls = torch.as_tensor(np.concatenate([np.tile(g, len(g)) for g in groups]), device=C.device)
     # Normal matrix N = A^T A of the linear conditions on the unknowns
     # W[k_u, l_u] (columns of A: E1'_m[:, k_u] e_{l_u}^T - e_{k_u} E'_m[l_u, :]
     # over m, i, j, and the eigenvalue rows), assembled without forming A
@@ -650,11 +649,14 @@ def _match_gauge(C1, E1, C, E, cluster: float = 1e-6):
     if Vh.shape[0] > 1:
         candidates += [Vh[-2], (Vh[-1] + Vh[-2]) / 2**0.5, (Vh[-1] - Vh[-2]) / 2**0.5]
     best, best_err = None, float("inf")
+    singles = torch.as_tensor([g[0] for g in groups if len(g) == 1], dtype=torch.long, device=C.device)
+    multiplets = [torch.as_tensor(g, device=C.device) for g in groups if len(g) > 1]
     for w in candidates:
         W = torch.zeros(chi, chi, dtype=C.dtype, device=C.device)
         W[ks, ls] = w
-        for g in groups:
-            idx = torch.tensor(g, device=C.device)
+        # Polar factor of each block: the sign for a 1 x 1 block (all at once), U V^T of its SVD otherwise.
+        W[singles, singles] = torch.where(W[singles, singles] < 0, -1.0, 1.0).to(W)
+        for idx in multiplets:
             block = W[idx[:, None], idx[None, :]]
             Wb, _, Vb = torch.linalg.svd(block)
             W[idx[:, None], idx[None, :]] = Wb @ Vb
