@@ -73,6 +73,62 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     np.testing.assert_allclose(resumed.A.values, whole.A.values, rtol=0, atol=1e-12)
 
 
+def test_state_writes_are_throttled_and_an_interrupted_run_keeps_its_last_iteration(tmp_path, monkeypatch):
+    """save_every: few writes, yet an interrupt (Ctrl-C, SIGTERM, an error) writes the last iteration.
+
+    With save_every far beyond the run, the state is written after the first
+    iteration and at the end only.  An interrupt raised in the 10th evaluation
+    leaves the last finished iteration on disk, marked "running", and a
+    resumed run continues from it to the uninterrupted result.
+    """
+    import difftn.studies.heisenberg as study
+
+    common = dict(seed=3, **CTM, device="cpu", progress=False, save_every=1e9)
+    writes = []
+    real_write = study.write_dataset
+    monkeypatch.setattr(study, "write_dataset", lambda ds, out: (writes.append(ds.attrs["iteration"]),
+                                                                real_write(ds, out))[1])  # fmt: skip
+    whole = heisenberg.optimize(2, 12, tmp_path / "whole.nc", max_iter=8, **common)
+    assert writes == [1, 8]
+
+    real_evaluate, calls = study.evaluate, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 10:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(study, "evaluate", interrupted)
+    part = tmp_path / "part.nc"
+    with pytest.raises(KeyboardInterrupt):
+        heisenberg.optimize(2, 12, part, max_iter=8, **common)
+    saved = read_dataset(part)
+    assert saved.attrs["stop_reason"] == "running" and 1 < int(saved.attrs["iteration"]) < 8
+    assert saved.sizes["iteration"] == int(saved.attrs["iteration"])  # the history ends at that iteration too
+    monkeypatch.setattr(study, "evaluate", real_evaluate)
+    resumed = heisenberg.optimize(2, 12, part, resume=True, max_iter=8, **common)
+    np.testing.assert_allclose(resumed.energy.values, whole.energy.values, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(resumed.A.values, whole.A.values, rtol=0, atol=1e-12)
+
+
+def test_sigterm_runs_finally_clauses():
+    """Inside sigterm_as_exit, SIGTERM exits through finally (exit code 143), as the optimizer's flush needs."""
+    import subprocess
+    import sys
+
+    code = ("import os, signal, time\n"
+            "from difftn.infra.runtime import sigterm_as_exit\n"
+            "with sigterm_as_exit():\n"
+            "    try:\n"
+            "        os.kill(os.getpid(), signal.SIGTERM)\n"
+            "        time.sleep(30)\n"
+            "    finally:\n"
+            "        print('flushed', flush=True)\n")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 143 and done.stdout.strip() == "flushed", done.stderr
+
+
 def test_start_from_smaller_d(d2_state, tmp_path):
     out = tmp_path / "d3.nc"
     state = heisenberg.optimize(3, 20, out, init=d2_state, seed=1, **CTM, max_iter=3,

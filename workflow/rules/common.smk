@@ -228,6 +228,7 @@ def heisenberg_optimize_options(wildcards):
         "ctm_max_iter": ctm.get("max_iter"),
         "optimizer": HEIS.get("optimizer"),
         "checkpoint": f"results/heisenberg/D{wildcards.D}_chi{wildcards.chi}/progress.nc",
+        "save_every": HEIS.get("save_every"),
         "device": HEIS["device"],
         "dtype": HEIS["dtype"],
         "config_hash": config_hash("heisenberg"),

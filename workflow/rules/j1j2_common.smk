@@ -60,6 +60,7 @@ def j1j2_optimize_options(wildcards):
         "ctm_tol": ctm.get("tol"),
         "ctm_max_iter": ctm.get("max_iter"),
         "checkpoint": f"results/j1j2/J2_{wildcards.J2}/D{wildcards.D}_chi{wildcards.chi}/progress.nc",
+        "save_every": J1J2.get("save_every"),
         "device": J1J2["device"],
         "dtype": J1J2["dtype"],
         "config_hash": config_hash("j1j2"),

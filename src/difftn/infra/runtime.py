@@ -1,12 +1,14 @@
 """Where and how a stage computes: device, dtype, threads, wall time and peak memory."""
 
 import resource
+import signal
+import threading
 import time
 from contextlib import contextmanager
 
 import torch
 
-__all__ = ["DEVICES", "DTYPES", "resolve_device", "resolve_dtype", "set_threads", "measure"]
+__all__ = ["DEVICES", "DTYPES", "resolve_device", "resolve_dtype", "set_threads", "measure", "sigterm_as_exit"]
 
 #: Allowed device strings: ``auto`` picks CUDA when present, else CPU.
 DEVICES = ("auto", "cpu", "cuda")
@@ -56,3 +58,25 @@ def measure(device: torch.device | None = None):
     finally:
         record["wall_time_s"] = time.perf_counter() - start
         record["peak_memory_mb"] = peak_memory_mb(device)
+
+
+@contextmanager
+def sigterm_as_exit():
+    """Inside the block, SIGTERM raises ``SystemExit`` (so ``finally`` clauses run) instead of ending the process.
+
+    SLURM at the time limit, ``scancel`` and ``kill`` send SIGTERM; a long
+    stage can then write what it holds before it exits.  Only the main thread
+    can install signal handlers; elsewhere the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def exit_on_sigterm(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -87,18 +87,23 @@ _SCALARS = ("func_evals", "n_iter", "t", "H_diag", "prev_loss")
 
 
 def _snapshot(opt, cache) -> dict:
-    """Optimizer state and last evaluation as numpy arrays (float64) and floats."""
+    """Optimizer state and last evaluation as numpy arrays (float64) and floats.
+
+    Copies: the optimizer updates some of its tensors in place (prev_flat_grad),
+    and a caller may keep the snapshot to write it later.
+    """
+    array = lambda t: t.detach().cpu().numpy().copy()  # noqa: E731
     state = opt.state[opt._params[0]]
-    snap = {"cache_x": cache["x"].reshape(-1).cpu().numpy(), "cache_grad": cache["grad"].reshape(-1).cpu().numpy(),
+    snap = {"cache_x": array(cache["x"].reshape(-1)), "cache_grad": array(cache["grad"].reshape(-1)),
             "cache_loss": float(cache["loss"])}  # fmt: skip
     if "d" not in state:
         return snap
     for key in _SCALARS:
         snap[key] = float(state[key])
-    snap["d"] = state["d"].cpu().numpy()
-    snap["prev_flat_grad"] = state["prev_flat_grad"].cpu().numpy()
+    snap["d"] = array(state["d"])
+    snap["prev_flat_grad"] = array(state["prev_flat_grad"])
     n = state["d"].numel()
-    stack = lambda vs: np.stack([v.cpu().numpy() for v in vs]) if vs else np.zeros((0, n))  # noqa: E731
+    stack = lambda vs: np.stack([array(v) for v in vs]) if vs else np.zeros((0, n))  # noqa: E731
     snap["old_dirs"] = stack(state["old_dirs"])
     snap["old_stps"] = stack(state["old_stps"])
     snap["ro"] = np.array([float(r) for r in state["ro"]])
