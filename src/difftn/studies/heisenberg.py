@@ -1,7 +1,8 @@
 """The Heisenberg iPEPS study (Liao et al., PRX 9, 031041 (2019), Fig. 4).
 
 ``optimize`` runs L-BFGS on a single-site C4v iPEPS of bond dimension D and
-writes a state file after every iteration (atomically), holding everything a
+writes a state file as it goes (atomically; at most every ``save_every``
+seconds, always after the last iteration and when stopped), holding everything a
 later run needs: the tensor, the converged CTMRG environment, the history,
 the optimizer's curvature pairs and the seed.  ``resume=True`` continues from
 it exactly; ``init`` starts from a smaller-D state padded with small noise.
@@ -566,7 +567,7 @@ def aggregate(observable_paths) -> xr.Dataset:
 #: The stages of ``difftn heisenberg ...`` (difftn.cli): function, help, what the command writes.
 STAGES = {
     "optimize": Stage("difftn.studies.heisenberg:optimize",
-                      "L-BFGS optimization of a C4v iPEPS; state saved every iteration", "itself"),
+                      "L-BFGS optimization of a C4v iPEPS; state saved as it goes", "itself"),
     "measure": Stage("difftn.studies.heisenberg:measure", "energy and magnetization of a state at some chi"),
     "aggregate": Stage("difftn.studies.heisenberg:aggregate", "observables over (D, chi) -> table", "table"),
     "figure": Stage("", "Fig. 4: energy and magnetization against D", "figure",
