@@ -129,6 +129,23 @@ def test_sigterm_runs_finally_clauses():
     assert done.returncode == 143 and done.stdout.strip() == "flushed", done.stderr
 
 
+def test_start_from_a_published_tensor(tmp_path):
+    """--init FILE.json: the published D = 2 tensor, padded with 1e-10 noise, is already optimal.
+
+    One iteration from it stays at the best-known energy (E and m are
+    chi-independent from chi = 16 on, to 1e-15), so the tensor was embedded
+    as published; the state records where it started.
+    """
+    from difftn.data.reference import published_state_path
+
+    init = published_state_path(2)
+    state = heisenberg.optimize(2, 16, tmp_path / "from_published.nc", init=init, noise=1e-10, **CTM, max_iter=1,
+                                device="cpu", progress=False)  # fmt: skip
+    assert "published" in state.attrs["init"] and state.attrs["init_sha256"] != "none"
+    assert abs(float(state.energy[-1]) - D2_ENERGY) < 1e-9  # measured 3e-13
+    assert abs(float(state.magnetization[-1]) - D2_MAGNETIZATION) < 1e-6
+
+
 def test_start_from_smaller_d(d2_state, tmp_path):
     out = tmp_path / "d3.nc"
     state = heisenberg.optimize(3, 20, out, init=d2_state, seed=1, **CTM, max_iter=3,

@@ -266,7 +266,8 @@ def optimize(
     chi: Annotated[int, Option("CTMRG environment dimension", low=1)],
     out,
     *,
-    init: Annotated[Path | None, Option("start from this smaller-D state file, padded with noise", file=True)] = None,
+    init: Annotated[Path | None, Option("start from this state file of a smaller or equal D, or a published tensor "
+                                        "(.json), padded with noise", file=True)] = None,
     resume: Annotated[bool, Option("continue from --out when it holds a run of the same code, start and settings; "
                                    "otherwise start afresh")] = False,
     seed: Annotated[int, Option("seed of the random start or of the padding noise")] = 0,
@@ -357,6 +358,12 @@ def optimize(
             log.info("%s is already done (%s, %d iterations)", out, state.attrs["stop_reason"], start)
             return state
         log.info("resuming %s at iteration %d", out, start)
+    elif init is not None and Path(init).suffix == ".json":  # a published tensor: no environment to reuse
+        A_old = read_json_tensor(init, dt, dev)
+        D_old = int(A_old.shape[1])
+        A0 = pad_tensor(A_old, D, noise, seed)
+        init_desc = f"padded from {Path(init).name} (published, D={D_old}), noise {noise}"
+        init_digest = file_sha256(init)
     elif init is not None:
         small = load_state(init)
         D_old = int(small.attrs["D"])
