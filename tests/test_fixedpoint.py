@@ -96,6 +96,18 @@ def test_element_wise_rounds_stop_when_the_target_is_out_of_reach():
     assert _out_of_reach(1.4e-8, 1.4e-9, 200, 1e-9, 0)
 
 
+def test_element_wise_rounds_are_sized_by_the_measured_rate():
+    from difftn.contract.ctmrg import ROUND_CAP_MIN, ROUND_MARGIN, ROUND_PROBE, _round_steps
+
+    assert _round_steps(4.6e-9, 4.6e-9, 0, 1e-9, 2) == ROUND_PROBE  # first look: a probe
+    assert _round_steps(1e-8, 2e-8, 3, 1e-9, 2) == ROUND_PROBE  # not falling yet: probe again
+    # 1e-6 -> 1e-7 in 3 steps: 3 log10(50) = 5.1 more reach 2e-9, 7.6 -> 8 with the margin
+    assert ROUND_MARGIN == 1.5 and _round_steps(1e-6, 1e-7, 3, 2e-9, 2) == 8
+    # a slow rate: capped at a quarter of the steps so far, at least ROUND_CAP_MIN
+    assert _round_steps(1.4e-8, 1.39e-8, 3, 1e-9, 20) == ROUND_CAP_MIN
+    assert _round_steps(1.4e-8, 1.39e-8, 3, 1e-9, 400) == 100
+
+
 def _contraction_step(x, theta):
     # x -> 0.5 x + theta: fixed point x* = 2 theta, Jacobian 0.5, dx*/dtheta = 2
     return (0.5 * x + theta,)
