@@ -358,19 +358,18 @@ def optimize(
             log.info("%s is already done (%s, %d iterations)", out, state.attrs["stop_reason"], start)
             return state
         log.info("resuming %s at iteration %d", out, start)
-    elif init is not None and Path(init).suffix == ".json":  # a published tensor: no environment to reuse
-        A_old = read_json_tensor(init, dt, dev)
-        D_old = int(A_old.shape[1])
-        A0 = pad_tensor(A_old, D, noise, seed)
-        init_desc = f"padded from {Path(init).name} (published, D={D_old}), noise {noise}"
-        init_digest = file_sha256(init)
     elif init is not None:
-        small = load_state(init)
-        D_old = int(small.attrs["D"])
-        A_old = torch.as_tensor(small.A.values, dtype=dt, device=dev)
+        if Path(init).suffix == ".json":  # a published tensor: no environment to reuse
+            A_old, kind = read_json_tensor(init, dt, dev), "published, "
+            D_old = int(A_old.shape[1])
+        else:
+            small, kind = load_state(init), ""
+            D_old = int(small.attrs["D"])
+            A_old = torch.as_tensor(small.A.values, dtype=dt, device=dev)
+            env = pad_env(tuple(torch.as_tensor(small[k].values, dtype=dt, device=dev) for k in ("C", "E")), D_old,
+                          D)  # fmt: skip
         A0 = pad_tensor(A_old, D, noise, seed)
-        env = pad_env(tuple(torch.as_tensor(small[k].values, dtype=dt, device=dev) for k in ("C", "E")), D_old, D)
-        init_desc = f"padded from {Path(init).name} (D={D_old}), noise {noise}"
+        init_desc = f"padded from {Path(init).name} ({kind}D={D_old}), noise {noise}"
         init_digest = file_sha256(init)
     else:
         A0 = random_tensor(D, seed, dt, dev, low=RANDOM_STARTS[random_start])
