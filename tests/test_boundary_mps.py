@@ -182,3 +182,29 @@ def test_vanishing_or_negative_z_raises():
         boundary_mps_lnz([[plus, minus]])  # Z = 1 - 1 = 0
     with pytest.raises(FloatingPointError, match="Z"):
         boundary_mps_lnz([[plus, -minus.abs()]])  # Z = -2
+
+
+def _two_by_two(M, Phi):
+    """2x2 network with Z = sum M * Phi: row 0 is the MPS of M (Schmidt values = those of M), row 1 closes it with Phi."""
+    eye = torch.eye(2, dtype=DT)
+    return [
+        [M.reshape(1, 1, 2, 2), eye.reshape(1, 2, 2, 1)],  # A00[d0, b] = M, A01[b, d1] = delta
+        [Phi.reshape(2, 1, 1, 2), eye.reshape(2, 2, 1, 1)],  # A10[d0, c] = Phi, A11[d1, c] = delta
+    ]
+
+
+@pytest.mark.parametrize(
+    "phi, chi, cause",
+    [
+        # Z = 1 exactly; chi = 1 keeps M's Schmidt value 2 of (2, 1) and gives -2: a truncation
+        ((-1.0, 3.0), 1, "truncation \\(largest discarded weight 2.0e-01\\); increase chi"),
+        # Z = -3 exactly and nothing truncated: more chi cannot help
+        ((-1.0, -1.0), 2, "nothing was truncated"),
+    ],
+)
+def test_a_negative_z_names_its_cause(phi, chi, cause):
+    grid = _two_by_two(torch.diag(torch.tensor([2.0, 1.0], dtype=DT)), torch.diag(torch.tensor(phi, dtype=DT)))
+    if chi == 1:
+        assert float(boundary_mps_lnz(grid, BoundaryMPSOptions(chi=2))[0]) == pytest.approx(0.0, abs=1e-14)
+    with pytest.raises(FloatingPointError, match=cause):
+        boundary_mps_lnz(grid, BoundaryMPSOptions(chi=chi))

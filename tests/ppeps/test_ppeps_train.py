@@ -49,3 +49,24 @@ def test_options_are_validated():
         TrainOptions(optimizer="sgd")
     with pytest.raises(ValueError, match="batch_size"):
         TrainOptions(batch_size=0)
+
+
+def test_a_failed_contraction_names_the_epoch_and_the_kept_checkpoint(tmp_path, monkeypatch):
+    import difftn.methods.ppeps.train as tr
+
+    x = torch.as_tensor(bars_and_stripes(3, 3))
+    model = random_ppeps(3, 3, 2, seed=1, scale=0.5)
+    calls = {"n": 0}
+    original = tr.nll
+
+    def failing_in_epoch_2(*args):
+        calls["n"] += 1
+        if calls["n"] > 4:  # epoch 1 is 4 minibatches (14 images, 4 per batch)
+            raise FloatingPointError("boundary MPS: contraction gave Z = -1")
+        return original(*args)
+
+    monkeypatch.setattr(tr, "nll", failing_in_epoch_2)
+    ck = tmp_path / "state.pt"
+    with pytest.raises(FloatingPointError, match=r"\(adam\), epoch 2: boundary MPS.*theta = ln P spans .*holds epoch 1"):
+        train(model, x, TrainOptions(epochs=3, batch_size=4, seed=5), checkpoint=str(ck))
+    assert torch.load(ck, weights_only=False)["epoch"] == 1

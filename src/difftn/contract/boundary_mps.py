@@ -280,8 +280,10 @@ def boundary_mps_lnz(grid: list, options: BoundaryMPSOptions = BoundaryMPSOption
     ValueError
         For a malformed network.
     FloatingPointError
-        If the contraction gives Z <= 0 or a non-finite value (a truncation
-        far too severe for a sign-changing network).
+        If the contraction gives Z <= 0 or a non-finite value: a truncation
+        far too severe for a sign-changing network, or, with nothing
+        truncated, rounding larger than Z (entries spanning too many orders
+        of magnitude; the message says which).
     """
     _check_grid(grid)
     mps = [A[..., 0, :, :, :] for A in grid[0]]  # u has dimension 1: M[a=l, p=d, b=r]
@@ -310,10 +312,15 @@ def boundary_mps_lnz(grid: list, options: BoundaryMPSOptions = BoundaryMPSOption
     z = v.reshape(v.shape[:-2])
     zmin = float(z.detach().min())
     if not zmin > 0:
-        raise FloatingPointError(
-            f"boundary MPS: contraction gave Z = {zmin:.3g} x exp(ln g) "
-            f"(chi = {options.chi}); increase chi"
-        )
+        # A discarded weight above the cutoff is a real truncation; below it only
+        # rounding noise was dropped, and more chi cannot help.
+        if max(errors, default=0.0) > options.cutoff:
+            cause = f"truncation (largest discarded weight {max(errors):.1e}); increase chi"
+        else:
+            cause = ("nothing was truncated: either Z <= 0 (this contraction needs Z > 0), or rounding "
+                     "(~1e-16 of the boundary MPS's norm) exceeds Z, i.e. the network's terms span more "
+                     "orders of magnitude than the precision resolves")
+        raise FloatingPointError(f"boundary MPS: contraction gave Z = {zmin:.3g} x exp(ln g) (chi = {options.chi}): {cause}")
     lnz = torch.log(z) + lnz
     log.debug("boundary MPS chi=%d: bonds %s, truncation %s", options.chi, dims, errors)
     return lnz, BoundaryMPSInfo(bond_dims=dims, truncation_error=errors)
