@@ -38,6 +38,13 @@ def test_train_sample_aggregate_figures(tmp_path):
 
     titles = [ax.get_title(loc="left") for ax in ppeps_samples(s).axes]
     assert any(t.endswith("samples, D = 3") for t in titles), titles
+    # the one-panel NLL figure's title fits inside the figure
+    from difftn.plots.ppeps import ppeps_nll
+
+    fig = ppeps_nll([xr.open_dataset(summary)])
+    renderer = fig.canvas.get_renderer()
+    box, width = fig._suptitle.get_window_extent(renderer), fig.bbox.width
+    assert box.x0 >= 0 and box.x1 <= width, (box, width)
 
 
 def test_bad_arguments_are_usage_errors(tmp_path, capsys):
