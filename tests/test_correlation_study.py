@@ -17,7 +17,7 @@ import torch
 import xarray as xr
 
 from difftn.cli import main
-from difftn.data.reference import PUBLISHED_STATES, published_state_path, published_table
+from difftn.data.reference import PACKAGED_D, PUBLISHED_STATES, published_state_path, published_table
 from difftn.infra.io import read_dataset, write_dataset
 from difftn.models import ising
 from difftn.studies.correlation import aggregate
@@ -49,6 +49,11 @@ def test_packaged_states_are_the_published_files(D):
     if SHARED_STATES.is_dir():  # copied unchanged from shared/reference/ipeps_states
         for packaged in (path, path.with_suffix(".dat")):
             assert packaged.read_bytes() == (SHARED_STATES / packaged.name).read_bytes()
+
+
+def test_packaged_d_lists_the_packaged_states():
+    names = sorted(p.name for p in PUBLISHED_STATES.glob("j20.0_*.json"))
+    assert names == sorted(published_state_path(D).name for D in PACKAGED_D)
 
 
 def test_packaged_states_name_their_source_and_licence():

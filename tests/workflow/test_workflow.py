@@ -47,6 +47,27 @@ def test_fig4_cpu_config_plans_the_d2_to_d5_chain(tmp_path):
         assert f"results/heisenberg/D{D}_chi{chi}/state.nc" in run.stdout
 
 
+def test_published_init_starts_each_d_from_the_packaged_state_below(tmp_path):
+    # D = 2 (no packaged D = 1): random; D = 3, 6: the packaged D = 2, 5 states; D = 7 (no packaged 6): chain
+    cfg = _with(("heisenberg", "init"), "published")
+    cfg["heisenberg"].update(D=[2, 3, 6, 7], chi=[4, 4, 4, 4], measure_chi=[0, 0, 0, 0])
+    run = snakemake(tmp_path, "-n", config=cfg,
+                    targets=[f"results/heisenberg/D{D}_chi4/state.nc" for D in (2, 3, 6, 7)])  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    jobs = {}
+    for block in run.stdout.split("rule heisenberg_optimize:")[1:]:
+        head = block.split("\n\n")[0]
+        output = head.split("output: ")[1].split()[0]
+        jobs[output] = head.split("input: ")[1].split("\n")[0] if "input: " in head else ""
+    packaged = REPO / "src/difftn/data/ipeps_states"
+    assert jobs == {
+        "results/heisenberg/D2_chi4/state.nc": "",
+        "results/heisenberg/D3_chi4/state.nc": str(packaged / "j20.0_state_1s_A1_j20.0_D2_chi_opt48.json"),
+        "results/heisenberg/D6_chi4/state.nc": str(packaged / "j20.0_state_1s_A1_j20.0_D5_chi_opt200.json"),
+        "results/heisenberg/D7_chi4/state.nc": "results/heisenberg/D6_chi4/state.nc",
+    }
+
+
 def test_paper_config_matches_the_paper():
     cfg = yaml.safe_load((REPO / "workflow/configs/paper.yaml").read_text())["ising"]
     from difftn.studies.ising import beta_grid

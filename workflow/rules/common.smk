@@ -10,6 +10,7 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from difftn.infra.io import FORMAT_VERSION, ResultFileError, read_dataset
+from difftn.data.reference import PACKAGED_D, published_state_path
 from difftn.infra.provenance import source_hash
 from difftn.studies import born as born_study
 from difftn.studies import heisenberg as heisenberg_study
@@ -195,11 +196,30 @@ def heisenberg_dir(D):
     return f"results/heisenberg/D{D}_chi{HEIS_CHI[int(D)]}"
 
 
+def packaged_state(D):
+    """The checkout's copy of the packaged published state at D (a path fixed by the checkout).
+
+    The path of the imported package's copy would change with where difftn is
+    imported from (a copied package in the rerun tests, another install) and
+    so rerun every job that reads it; the data are the same files.
+    """
+    name = published_state_path(int(D)).name
+    return str(Path(workflow.basedir, "src/difftn/data/ipeps_states", name))
+
+
 def heisenberg_init(wildcards):
-    """The previous D's state when chaining, else nothing."""
+    """The start of D's optimization: {} (random) or {"init": file}.
+
+    chain: the previous D's state of this study; published: the packaged
+    published state at D - 1 where the package has it (D - 1 = 2..5), else
+    the previous D's state as for chain; random: nothing.
+    """
     order = HEIS["D"]
-    i = order.index(int(wildcards.D))
-    if HEIS["init"] == "chain" and i > 0:
+    D = int(wildcards.D)
+    i = order.index(D)
+    if HEIS["init"] == "published" and D - 1 in PACKAGED_D:
+        return {"init": packaged_state(D - 1)}
+    if HEIS["init"] in ("chain", "published") and i > 0:
         return {"init": f"{heisenberg_dir(order[i - 1])}/state.nc"}
     return {}
 

@@ -1,6 +1,5 @@
 # Config lists and input/options functions of correlation.smk (snakemake --lint keeps functions
 # out of rule files); included by it.
-from difftn.data.reference import published_state_path
 from difftn.studies import correlation as correlation_study
 
 XI = config["correlation"]
@@ -14,14 +13,7 @@ except ValueError as err:
 
 
 def published_state_input(wildcards):
-    """The checkout's copy of the packaged published state at D (a path fixed by the checkout).
-
-    The path of the imported package's copy would change with where difftn is
-    imported from (a copied package in the rerun tests, another install) and
-    so rerun every measurement; the data are the same files.
-    """
-    name = published_state_path(int(wildcards.D)).name
-    return str(Path(workflow.basedir, "src/difftn/data/ipeps_states", name))
+    return packaged_state(wildcards.D)
 
 
 def correlation_hash(part):

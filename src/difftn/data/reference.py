@@ -8,7 +8,7 @@ Liao et al. (about 3% on the relative energy error, 0.002 on m).
 from pathlib import Path
 
 __all__ = ["SOURCES", "QMC_ENERGY", "QMC_ENERGY_ERROR", "QMC_MAGNETIZATION", "QMC_MAGNETIZATION_ERROR",
-           "HEISENBERG_IPEPS", "heisenberg_table", "PUBLISHED_STATES", "published_state_path",
+           "HEISENBERG_IPEPS", "heisenberg_table", "PUBLISHED_STATES", "PACKAGED_D", "published_state_path",
            "published_table", "J1J2_IPEPS", "j1j2_table", "j1j2_published"]  # fmt: skip
 
 SOURCES = {
@@ -66,6 +66,8 @@ def heisenberg_table():
 
 #: Folder of the published single-site C4v states shipped with the package (hasik_c4v; SOURCE.md there).
 PUBLISHED_STATES = Path(__file__).resolve().parent / "ipeps_states"
+#: Bond dimensions of the packaged J2 = 0 states (one JSON tensor each in PUBLISHED_STATES).
+PACKAGED_D = (2, 3, 4, 5)
 
 
 def published_state_path(D: int, J2: float = 0.0) -> Path:
