@@ -14,6 +14,8 @@ resolves it as discrete levels, so xi(chi) approaches the exact value from
 below only algebraically (measured relative error 1.2e-2 at chi=32, beta=0.35).
 Raw xi to 1e-6 is out of reach at any affordable chi; the level-spacing
 extrapolation (Rams, Czarnik, Cincio 2018) reaches 2.5e-5 in the disordered phase.
+The quasiparticle gap on the same boundary (``contract.quasiparticle``) is
+exact to 1e-12 away from beta_c and to 2.5e-10 at beta_c - 0.02, chi = 16.
 """
 
 import math
@@ -26,6 +28,7 @@ import torch
 
 from difftn.contract.ctmrg import (CTMRGOptions, correlation_length, ctmrg, extrapolated_correlation_length,
                                    transfer_matvec, transfer_spectrum)  # fmt: skip
+from difftn.contract.quasiparticle import excitation_gaps, quasiparticle_correlation_length
 from difftn.methods.ipeps import double_layer, identity_boundary, prepare
 from difftn.models import ising
 from difftn.studies.heisenberg import random_tensor, read_json_tensor
@@ -69,6 +72,9 @@ def test_exact_correlation_length_formula():
     assert ising.exact_correlation_length(dual) == pytest.approx(ising.exact_correlation_length(beta) / 2, rel=1e-13)
     with pytest.raises(ValueError, match="beta must be finite"):
         ising.exact_correlation_length(-1.0)
+    # the dispersion's minimum: the one-particle gap below beta_c, half the two-kink threshold above it
+    assert ising.exact_dispersion(beta, 0.0) == pytest.approx(1 / ising.exact_correlation_length(beta), rel=1e-14)
+    assert ising.exact_dispersion(dual, 0.0) == pytest.approx(0.5 / ising.exact_correlation_length(dual), rel=1e-13)
 
 
 @pytest.mark.parametrize(
@@ -95,6 +101,63 @@ def test_ising_xi_extrapolated_in_the_level_spacing():
     assert xi == pytest.approx(ising.exact_correlation_length(beta), rel=2e-4)
     with pytest.raises(ValueError, match="spectra at >= 2 chi"):
         extrapolated_correlation_length([torch.ones(3)])
+
+
+def _ising_environment(beta, chi):
+    T = ising.ising_tensor(torch.tensor(beta, dtype=torch.float64))
+    up = torch.tensor([math.sqrt(math.cosh(beta)), math.sqrt(math.sinh(beta))], dtype=torch.float64)
+    _, E, info = ctmrg(T, CTMRGOptions(chi=chi, tol=1e-12, max_iter=3000), boundary=up)
+    assert info.converged
+    return E, T, (ising.SPIN_FLIP if beta > ising.BETA_C else None)
+
+
+@pytest.mark.parametrize(
+    "beta, tol",
+    [
+        # measured relative errors of xi at chi = 16 (ctm tol 1e-12)
+        (0.30, 1e-12),  # 4e-15
+        (0.35, 1e-12),  # 2e-14
+        (ising.BETA_C - 0.02, 2.5e-9),  # 2.5e-10 (xi = 12.3)
+        (ising.BETA_C + 0.02, 4e-11),  # 3.8e-12 (xi = 6.3; domain walls)
+        (0.50, 1e-12),  # 6e-14
+        (0.60, 1e-12),  # 1e-15
+    ],
+)
+def test_ising_xi_from_the_quasiparticle_gap_is_exact_on_both_sides(beta, tol):
+    E, T, flip = _ising_environment(beta, 16)
+    xi = quasiparticle_correlation_length(E, T, flip=flip)
+    assert xi == pytest.approx(ising.exact_correlation_length(beta), rel=tol)
+
+
+def test_quasiparticle_gap_converges_exponentially_in_chi_and_follows_the_dispersion():
+    beta = ising.BETA_C - 0.02
+    exact = ising.exact_correlation_length(beta)
+    errors = [abs(quasiparticle_correlation_length(*_ising_environment(beta, chi)[:2]) / exact - 1) for chi in (8, 16)]
+    assert errors[0] > 1e-7 and errors[1] < 2.5e-9  # measured 1.0e-6 and 2.5e-10: the column transfer
+    # matrix's xi is 15 % low at chi = 8 and still 1 % at chi = 32 (test above)
+    # momentum pi: the top of the band, cosh eps = cosh 2K* cosh 2K + sinh 2K* sinh 2K (Onsager, Kaufman),
+    # for the particles (beta < beta_c) and for the domain walls (beta > beta_c)
+    for beta, tol in ((0.35, 1e-12), (0.50, 1e-12)):  # measured 1e-16 and 3e-15
+        E, T, flip = _ising_environment(beta, 16)
+        gaps = excitation_gaps(E, T, flip=flip, momentum=math.pi)
+        assert gaps[0] == pytest.approx(ising.exact_dispersion(beta, math.pi), rel=tol)
+
+
+def test_quasiparticle_gmres_path_equals_the_dense_one_and_inputs_are_checked(monkeypatch):
+    import difftn.contract.quasiparticle as qp
+
+    E, T, _ = _ising_environment(0.35, 8)
+    dense = excitation_gaps(E, T, k=2)
+    monkeypatch.setattr(qp, "DENSE_MAX", 0)
+    assert excitation_gaps(E, T, k=2) == pytest.approx(dense, rel=1e-12)  # measured 3e-15
+    with pytest.raises(ValueError, match="momentum must be 0 or pi"):
+        excitation_gaps(E, T, momentum=1.0)
+    with pytest.raises(ValueError, match="k must be an integer"):
+        excitation_gaps(E, T, k=0)
+    with pytest.raises(ValueError, match="flip must be 2 signs"):
+        excitation_gaps(E, T, flip=(1.0, 0.5))
+    with pytest.raises(ValueError, match="do not fit"):
+        excitation_gaps(E, torch.ones(3, 3, 3, 3, dtype=torch.float64))
 
 
 def test_transfer_spectrum_arnoldi_matches_dense_and_layers_match_double_layer(monkeypatch):

@@ -116,6 +116,11 @@ def test_ising_table_over_chi_and_beta_holds_the_exact_value(ising_points):
     # (chi 4; beta 0.3, 0.6) and -0.041, -0.085 (chi 6)
     err = table.relative_error
     assert np.all(err < 0) and np.all(err > -0.5) and np.all(err.sel(chi=6) > err.sel(chi=4))
+    # the quasiparticle gap on the same environments is exact to rounding already: measured <= 7.7e-15
+    assert np.all(np.abs(table.relative_error_quasiparticle) < 1e-13)
+    point = read_dataset(ising_points[0])
+    row = table.sel(chi=point.attrs["chi"], beta=float(point.beta))
+    assert float(row.correlation_length_quasiparticle) == float(point.correlation_length_quasiparticle)
     assert table.attrs["difftn_stage"] == "correlation_aggregate" and table.attrs["source_hash"]
 
 
@@ -136,7 +141,8 @@ def test_heisenberg_table_over_D_and_chi(measurements):
 def _synthetic(path, stage, **attrs):
     """A result file with only what the aggregate reads (never a physics number)."""
     if stage == "ising_xi":
-        ds = xr.Dataset({"correlation_length": 1.0, "correlation_length_exact": 2.0, "ctm_iterations": 3},
+        ds = xr.Dataset({"correlation_length": 1.0, "correlation_length_quasiparticle": 1.5,
+                         "correlation_length_exact": 2.0, "ctm_iterations": 3},
                         coords={"beta": attrs.pop("beta", 0.3)})  # fmt: skip
         attrs.setdefault("chi", 4)
     else:

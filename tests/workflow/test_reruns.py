@@ -63,6 +63,7 @@ RERUNS = {
     "difftn/linalg/svd.py": ISING | HEISENBERG | J1J2 | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
     "difftn/linalg/eigh.py": ISING | HEISENBERG | J1J2 | SPINGLASS | INVERSE | DESIGN | PPEPS | CORRELATION,
     "difftn/contract/ctmrg.py": HEISENBERG | J1J2 | CORRELATION,
+    "difftn/contract/quasiparticle.py": XI_ISING,
     "difftn/contract/fixedpoint.py": HEISENBERG | J1J2 | XI_HEIS,
     "difftn/methods/ipeps.py": HEISENBERG | J1J2 | XI_HEIS,
     "difftn/models/heisenberg.py": HEISENBERG | J1J2 | XI_HEIS,

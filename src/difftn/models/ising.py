@@ -37,10 +37,16 @@ __all__ = [
     "exact_specific_heat",
     "exact_magnetization",
     "exact_correlation_length",
+    "exact_dispersion",
+    "SPIN_FLIP",
 ]
 
 #: Critical inverse temperature ln(1 + sqrt 2)/2.
 BETA_C = 0.5 * math.log(1.0 + math.sqrt(2.0))
+
+
+#: The spin flip s -> -s on a bond index of ``ising_tensor``: W[-s, b] = W[s, b] (-1)^b.
+SPIN_FLIP = (1.0, -1.0)
 
 
 def ising_tensor(beta: torch.Tensor) -> torch.Tensor:
@@ -138,3 +144,19 @@ def exact_correlation_length(beta):
         # Decide the phase on beta itself (dual - beta rounds to either sign at beta_c).
         inv = np.where(beta < BETA_C, 2 * (dual - beta), 4 * (beta - dual))
         return np.where(inv > 0, 1.0 / np.maximum(inv, np.finfo(float).tiny), np.inf)[()]
+
+
+def exact_dispersion(beta, k):
+    """Quasiparticle energy epsilon(k) of the row transfer matrix: lambda(k)/lambda_0 = exp(-epsilon(k)).
+
+    cosh epsilon(k) = cosh 2K* cosh 2K - sinh 2K* sinh 2K cos k, K = beta and
+    tanh K* = exp(-2K) (Onsager, Phys. Rev. 65, 117 (1944); B. Kaufman, Phys.
+    Rev. 76, 1232 (1949)).  Symmetric in K and K*, so the same formula gives
+    the particles above beta_c's dual and the domain walls (kinks) of the
+    ordered phase; epsilon(0) = 2 |K* - K| is 1/xi below beta_c and half of
+    1/xi above it (``exact_correlation_length``).
+    """
+    beta = _check_beta(beta)
+    dual = np.arctanh(np.exp(-2 * beta))
+    c = np.cosh(2 * dual) * np.cosh(2 * beta) - np.sinh(2 * dual) * np.sinh(2 * beta) * np.cos(k)
+    return np.arccosh(c)[()]

@@ -21,9 +21,10 @@ def ising_xi_figure(summary, title: str | None = None):
     Returns
     -------
     matplotlib.figure.Figure
-        (a) xi against beta, log scale: CTMRG points per chi over the exact
-        curve (McCoy & Wu), beta_c dotted; (b) |xi/xi_exact - 1| per chi,
-        log scale.
+        (a) xi against beta, log scale: CTMRG points per chi (column transfer
+        matrix: open markers; quasiparticle gap: crosses) over the exact
+        curve (McCoy & Wu), beta_c dotted; (b) |xi/xi_exact - 1| per chi and
+        method, log scale (values below 1e-16 drawn at 1e-16).
     """
     beta = summary.beta.values
     lo, hi = float(beta.min()), float(beta.max())
@@ -42,13 +43,21 @@ def ising_xi_figure(summary, title: str | None = None):
     for i, chi in enumerate(summary.chi.values):
         row = summary.sel(chi=chi)
         m = markers[i % len(markers)]
-        ax_xi.semilogy(beta, row.correlation_length, m, mfc="none", color=f"C{i}", label=f"CTMRG, $\\chi$ = {int(chi)}")
-        err = np.abs(row.relative_error.values)
-        label = f"$\\chi$ = {int(chi)}"
-        for side in (beta < ising.BETA_C, beta > ising.BETA_C):  # lines not joined across beta_c
-            if side.any():
-                ax_err.semilogy(beta[side], err[side], m + "-", mfc="none", lw=0.6, color=f"C{i}", label=label)
-                label = None
+        ax_xi.semilogy(beta, row.correlation_length, m, mfc="none", color=f"C{i}",
+                       label=f"transfer matrix, $\\chi$ = {int(chi)}")  # fmt: skip
+        qp = "correlation_length_quasiparticle" in row
+        if qp:
+            ax_xi.semilogy(beta, row.correlation_length_quasiparticle, "x", color=f"C{i}",
+                           label=f"quasiparticle gap, $\\chi$ = {int(chi)}")  # fmt: skip
+        curves = [(row.relative_error.values, m + "-", "none", f"transfer, $\\chi$ = {int(chi)}")]
+        if qp:
+            curves.append((row.relative_error_quasiparticle.values, "x--", None, f"quasiparticle, $\\chi$ = {int(chi)}"))
+        for values, style, face, label in curves:
+            err = np.maximum(np.abs(values), 1e-16)  # exact to rounding: drawn at 1e-16
+            for side in (beta < ising.BETA_C, beta > ising.BETA_C):  # lines not joined across beta_c
+                if side.any():
+                    ax_err.semilogy(beta[side], err[side], style, mfc=face, lw=0.6, color=f"C{i}", label=label)
+                    label = None
     for ax in (ax_xi, ax_err):
         ax.axvline(ising.BETA_C, color="0.5", ls=":", lw=1)
     ax_xi.annotate(r"$\beta_c$", (ising.BETA_C, 0.95), xycoords=("data", "axes fraction"), ha="left")
@@ -59,7 +68,7 @@ def ising_xi_figure(summary, title: str | None = None):
     for ax, tag in zip((ax_xi, ax_err), "ab"):
         ax.legend(fontsize="small")
         ax.set_title(f"({tag})", loc="left")
-    fig.suptitle(title or r"2D Ising model: $\xi = -1/\ln|\lambda_1/\lambda_0|$ of the CTMRG transfer matrix")
+    fig.suptitle(title or "2D Ising model: correlation length from the CTMRG environment")
     return fig
 
 
