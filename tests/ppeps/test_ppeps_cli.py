@@ -1,5 +1,6 @@
 """`difftn ppeps` train (with checkpoint), sample, aggregate and both figures on 3 x 3 bars and stripes."""
 
+import numpy as np
 import pytest
 import xarray as xr
 
@@ -29,7 +30,10 @@ def test_train_sample_aggregate_figures(tmp_path):
     assert (s.inpaint_completion.values[:, :, given] == s.inpaint_original.values[:, None][:, :, given]).all()
     summary = tmp_path / "sum.nc"
     assert main(["ppeps", "aggregate", *models, "--out", str(summary)]) == 0
-    assert list(xr.open_dataset(summary).D.values) == [2, 3]
+    table = xr.open_dataset(summary)
+    assert list(table.D.values) == [2, 3] and list(table.chi.values) == [2, 3]  # one model per (D, chi)
+    assert float(table.train_nll.sel(chi=3, D=3)) == float(xr.open_dataset(models[1]).train_nll)
+    assert np.isnan(float(table.train_nll.sel(chi=2, D=3)))  # not trained
     assert main(["ppeps", "figure", "nll", str(summary), "--out", str(tmp_path / "nll.png")]) == 0
     assert main(["ppeps", "figure", "samples", str(samples), "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "nll.png").exists() and (tmp_path / "s.png").exists()

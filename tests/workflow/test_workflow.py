@@ -68,6 +68,15 @@ def test_published_init_starts_each_d_from_the_packaged_state_below(tmp_path):
     }
 
 
+def test_ppeps_trains_one_model_per_d_and_chi(tmp_path):
+    cfg = _with(("ppeps", "bas", "chi"), [2, 4])
+    targets = ["results/ppeps/bas/summary.nc", "results/figures/ppeps_samples_bas.png"]
+    run = snakemake(tmp_path, "-n", config=cfg, targets=targets)
+    assert run.returncode == 0, run.stderr
+    assert job_counts(run.stdout)["ppeps_train"] == 4  # D = 2, 3 x chi = 2, 4
+    assert "results/ppeps/bas/D3_chi4/samples.nc" in run.stdout  # the largest D at the largest chi
+
+
 def test_paper_config_matches_the_paper():
     cfg = yaml.safe_load((REPO / "workflow/configs/paper.yaml").read_text())["ising"]
     from difftn.studies.ising import beta_grid
@@ -111,6 +120,7 @@ def _with(path, value):
         (_with(("born", "figure", "hide"), "middle"), "hide"),
         (_with(("ppeps", "bas", "D"), [0, 2]), "D"),
         (_with(("ppeps", "bas", "rows"), 4), "ppeps.bas.rows"),  # not the Born machine's data
+        (_with(("ppeps", "bas", "chi"), [0, 4]), "chi"),
         (_with(("spinglass", "chi"), [0]), "chi"),
         (_with(("spinglass", "exact_max_L"), 20), "exact_max_L"),
         (_with(("inverse_ising", "L"), 5), "L"),
@@ -122,7 +132,7 @@ def _with(path, value):
     ids=["chi<1", "steps<1", "beta=0", "beta<0", "start>stop", "missing-stop", "unknown-key", "threads<1",
          "chi-per-D", "grad-mode", "D<1", "j1j2-chi-per-D", "j1j2-J2-not-decimal",
          "born-Dmax<1", "born-test-fraction", "born-cutoff", "born-hide",
-         "ppeps-D<1", "ppeps-rows-not-born's",
+         "ppeps-D<1", "ppeps-rows-not-born's", "ppeps-chi<1",
          "sg-chi<1", "sg-exact-L", "inverse-L", "inverse-method", "design-low>high", "xi-D", "xi-beta"],  # fmt: skip
 )
 def test_bad_config_is_rejected_before_any_job(tmp_path, config, field):
@@ -187,21 +197,21 @@ def test_tiny_run_writes_sane_results(tiny_run):
     assert (tmp_path / "results/benchmarks/born/bas/Dmax8/train.tsv").exists()
     # Positive PEPS on the Born machine's 3x3 bars and stripes, exact contraction (chi 4 >= D^1).
     pp = read_dataset(tmp_path / "results/ppeps/bas/summary.nc")
-    assert list(pp.D.values) == [2, 3] and list(pp.chi.values) == [4, 4]
-    nll = pp.train_nll.values
+    assert list(pp.D.values) == [2, 3] and list(pp.chi.values) == [4]
+    nll = pp.train_nll.sel(chi=4).values
     # Gibbs: no model's NLL on all 14 patterns is below ln 14 (2.64); training beats independent pixels
     # (6.24): measured 4.55 (D = 2) and 3.38 (D = 3) after 20 epochs
     assert np.all(nll >= np.log(14) - 1e-9) and np.all(nll < float(pp.baseline_train_nll) - 0.5)
     assert nll[1] < nll[0]  # D = 3 learns more than D = 2 (measured 1.17 lower)
-    model = read_dataset(tmp_path / "results/ppeps/bas/D3/model.nc")
-    assert model.attrs["source_hash"] and model.sizes["parameter"] == int(pp.parameter_count.sel(D=3))
-    assert list((tmp_path / "results/ppeps/bas/D3").glob("state-*.pt"))  # the resumable state, beside the model
-    samples = read_dataset(tmp_path / "results/ppeps/bas/D3/samples.nc")
+    model = read_dataset(tmp_path / "results/ppeps/bas/D3_chi4/model.nc")
+    assert model.attrs["source_hash"] and model.sizes["parameter"] == int(pp.parameter_count.sel(chi=4, D=3))
+    assert list((tmp_path / "results/ppeps/bas/D3_chi4").glob("state-*.pt"))  # the resumable state, beside the model
+    samples = read_dataset(tmp_path / "results/ppeps/bas/D3_chi4/samples.nc")
     assert samples.sizes["sample"] == 16 and set(np.unique(samples.samples.values)) <= {0, 1}
     for name in ("ppeps_nll", "ppeps_samples_bas"):
         for ext in ("png", "pdf"):
             assert (tmp_path / f"results/figures/{name}.{ext}").stat().st_size > 10_000
-    assert (tmp_path / "results/benchmarks/ppeps/bas/D3/train.tsv").exists()
+    assert (tmp_path / "results/benchmarks/ppeps/bas/D3_chi4/train.tsv").exists()
     # Spin glass: chi = 2 = 2^(3//2) is exact on 3 x 3 (fields included); chi = 1 is not.
     sg = read_dataset(tmp_path / "results/spinglass/summary.nc").sel(L=3, seed=0)
     # measured 1.8e-15 and 1.2e-15: rounding

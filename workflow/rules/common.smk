@@ -393,13 +393,17 @@ def ppeps_train_options(wildcards):
     starts afresh (``train`` refuses a state of other options and would resume
     one of other data settings or code).
     """
-    options = data_train_options("ppeps", wildcards, "D")
+    options = {**data_train_options("ppeps", wildcards, "D"), "chi": int(wildcards.chi)}
     key = json.dumps([options, PPEPS_SOURCE, FORMAT_VERSION], sort_keys=True)
     tag = hashlib.sha256(key.encode()).hexdigest()[:12]
     return {
         **options,
-        "checkpoint": f"results/ppeps/{wildcards.data}/D{wildcards.D}/state-{tag}.pt",
+        "checkpoint": f"{ppeps_dir(wildcards)}/state-{tag}.pt",
     }
+
+
+def ppeps_dir(wildcards):
+    return f"results/ppeps/{wildcards.data}/D{wildcards.D}_chi{wildcards.chi}"
 
 
 def ppeps_sample_options(wildcards):
@@ -407,17 +411,19 @@ def ppeps_sample_options(wildcards):
 
 
 def ppeps_models(wildcards):
+    """One model per (D, chi) of the data set."""
     return expand(
-        "results/ppeps/{data}/D{D}/model.nc",
+        "results/ppeps/{data}/D{D}_chi{chi}/model.nc",
         data=wildcards.data,
         D=PPEPS[wildcards.data]["D"],
+        chi=PPEPS[wildcards.data]["chi"],
     )
 
 
 def ppeps_figure_samples(wildcards):
-    """Samples of the largest D of the data set."""
-    D = max(PPEPS[wildcards.data]["D"])
-    return f"results/ppeps/{wildcards.data}/D{D}/samples.nc"
+    """Samples of the largest D at the largest chi of the data set."""
+    section = PPEPS[wildcards.data]
+    return f"results/ppeps/{wildcards.data}/D{max(section['D'])}_chi{max(section['chi'])}/samples.nc"
 
 
 def ppeps_born_summaries():
@@ -583,8 +589,15 @@ def benchmark_files():
         files += [f"results/benchmarks/born/{data}/Dmax{D}/train.tsv" for D in bonds]
         files.append(f"results/benchmarks/born/{data}/Dmax{max(bonds)}/sample.tsv")
     for data in PPEPS_DATA:
-        bonds = PPEPS[data]["D"]
-        files += [f"results/benchmarks/ppeps/{data}/D{D}/train.tsv" for D in bonds]
-        files.append(f"results/benchmarks/ppeps/{data}/D{max(bonds)}/sample.tsv")
+        bonds, chis = PPEPS[data]["D"], PPEPS[data]["chi"]
+        files += expand(
+            "results/benchmarks/ppeps/{data}/D{D}_chi{chi}/train.tsv",
+            data=data,
+            D=bonds,
+            chi=chis,
+        )
+        files.append(
+            f"results/benchmarks/ppeps/{data}/D{max(bonds)}_chi{max(chis)}/sample.tsv"
+        )
     # the J1-J2 and correlation studies list their own (j1j2_common.smk, correlation_common.smk)
     return files + j1j2_benchmark_files() + correlation_benchmark_files()

@@ -1,16 +1,16 @@
 # Positive-PEPS study (p(x) = PEPS(x) / Z, the talk's "positive PEPS"): one job per
-# data set x bond D at the data set's boundary-MPS chi, samples and inpainting from
-# the largest D, one table per data set; figures: NLL against the parameter count
+# data set x bond D x boundary-MPS chi, samples and inpainting from the largest D and
+# chi, one table per data set over (chi, D); figures: NLL against the parameter count
 # beside the MPS Born machine on the same data and split, samples and inpainting.
 
 
 rule ppeps_train:
     output:
-        "results/ppeps/{data}/D{D}/model.nc",
+        "results/ppeps/{data}/D{D}_chi{chi}/model.nc",
     log:
-        "results/logs/ppeps/{data}/D{D}/train.log",
+        "results/logs/ppeps/{data}/D{D}_chi{chi}/train.log",
     benchmark:
-        "results/benchmarks/ppeps/{data}/D{D}/train.tsv"
+        "results/benchmarks/ppeps/{data}/D{D}_chi{chi}/train.tsv"
     conda:
         "../../envs/difftn.yaml"
     threads: PPEPS["threads"]
@@ -28,13 +28,13 @@ rule ppeps_train:
 
 rule ppeps_sample:
     input:
-        model=checked("results/ppeps/{data}/D{D}/model.nc"),
+        model=checked("results/ppeps/{data}/D{D}_chi{chi}/model.nc"),
     output:
-        "results/ppeps/{data}/D{D}/samples.nc",
+        "results/ppeps/{data}/D{D}_chi{chi}/samples.nc",
     log:
-        "results/logs/ppeps/{data}/D{D}/sample.log",
+        "results/logs/ppeps/{data}/D{D}_chi{chi}/sample.log",
     benchmark:
-        "results/benchmarks/ppeps/{data}/D{D}/sample.tsv"
+        "results/benchmarks/ppeps/{data}/D{D}_chi{chi}/sample.tsv"
     conda:
         "../../envs/difftn.yaml"
     threads: PPEPS["threads"]

@@ -3,6 +3,8 @@
 Save with ``difftn.plots.common.save_figure`` (PNG + PDF).
 """
 
+import numpy as np
+
 from .born import _TITLES, born_samples
 from .common import plt
 
@@ -32,9 +34,15 @@ def ppeps_nll(summaries: list, born: list | None = None, title: str | None = Non
     for ax, ds, tag in zip(axes[0], summaries, "abcdef"):
         name = ds.attrs.get("data", "")
         which = "test" if "test_nll" in ds else "train"
-        ax.plot(ds.parameter_count, ds[f"{which}_nll"], "o-", color="C2", label=f"positive PEPS ({which})")
-        for D, p, v in zip(ds.D.values, ds.parameter_count.values, ds[f"{which}_nll"].values):
-            ax.annotate(f"D={int(D)}", (p, v), textcoords="offset points", xytext=(4, 4), fontsize="small")
+        chis = ds.chi.values if "chi" in ds.dims else [None]
+        for i, chi in enumerate(chis):
+            row = ds if chi is None else ds.sel(chi=chi)
+            row = row.where(np.isfinite(row[f"{which}_nll"]), drop=True)  # (chi, D) pairs not trained
+            label = f"positive PEPS ({which})" + ("" if len(chis) == 1 else f", $\\chi$ = {int(chi)}")
+            ax.plot(row.parameter_count, row[f"{which}_nll"], "o^vsD"[i % 5] + "-", color=f"C{2 + i}", label=label)
+            if i == len(chis) - 1:
+                for D, p, v in zip(row.D.values, row.parameter_count.values, row[f"{which}_nll"].values):
+                    ax.annotate(f"D={int(D)}", (p, v), textcoords="offset points", xytext=(4, 4), fontsize="small")
         if name in born:
             b = born[name]
             n = int(b.attrs["rows"]) * int(b.attrs["cols"])

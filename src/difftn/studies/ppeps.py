@@ -8,7 +8,7 @@ Stages, each a plain function used by the CLI (as ``studies.born``):
                  the trained tensors (``model.nc``).
 ``sample_point`` from a model file: exact samples and inpainting (one half
                  of each image given, the other drawn from p(hidden | given)).
-``aggregate``    the model files of one data set along D.
+``aggregate``    the model files of one data set as a table over (chi, D).
 
 Data sets and split: those of ``studies.born`` (``load_data``), so the two
 models are compared on the same images.
@@ -179,12 +179,34 @@ _CONSTANT = ("baseline_train_nll", "baseline_test_nll", "nll_floor")
 
 
 def aggregate(paths) -> xr.Dataset:
-    """Model files of one data set along ``D`` (sorted): final NLLs, parameter counts, costs, baseline."""
-    out, points, read_cost = stack_models(
-        paths, "D", lambda ds: int(ds.D), "PEPS bond dimension", _SUMMARY, _CONSTANT,
-        extra=lambda points: {"chi": ([int(ds.attrs["chi"]) for ds in points], "boundary-MPS bond")},
-    )  # fmt: skip
-    out.attrs["title"] = f"positive PEPS NLL against the bond dimension ({out.attrs['data']})"
+    """Model files of one data set as a table over (chi, D) (sorted): final NLLs, parameter counts, costs, baseline.
+
+    A (chi, D) pair without a file is NaN.  Raises ValueError if the files mix
+    data sets or data settings, or repeat a (chi, D) pair.
+    """
+    with runtime.measure() as read_cost:
+        by_chi = {}
+        for path in paths:
+            by_chi.setdefault(int(read_dataset(path).attrs["chi"]), []).append(path)
+    if not by_chi:
+        raise ValueError("aggregate: no input files")
+    tables, points = [], []
+    for chi in sorted(by_chi):
+        table, chi_points, cost = stack_models(by_chi[chi], "D", lambda ds: int(ds.D), "PEPS bond dimension",
+                                               _SUMMARY, _CONSTANT)  # fmt: skip
+        tables.append(table)
+        points += chi_points
+        read_cost["wall_time_s"] += cost["wall_time_s"]
+    settings = {(ds.attrs["data"], ds.attrs["data_settings"]) for ds in points}
+    if len(settings) != 1:
+        raise ValueError(f"aggregate: files mix data sets or settings {sorted(settings)}")
+    constant = {name: tables[0][name] for name in _CONSTANT if name in tables[0]}  # the same data: any chi's
+    out = xr.concat([t.drop_vars(list(constant)).expand_dims(chi=[chi]) for t, chi in zip(tables, sorted(by_chi))],
+                    dim="chi", join="outer")  # fmt: skip
+    out = out.assign(constant)
+    out["chi"].attrs.update({"long_name": "boundary-MPS bond", "units": "1"})
+    out.attrs = tables[0].attrs
+    out.attrs["title"] = f"positive PEPS NLL against the bond dimension and the boundary-MPS chi ({out.attrs['data']})"
     out.attrs.update(aggregate_attrs(points, stage="ppeps_aggregate", modules=MODULES, **read_cost))
     return out
 
@@ -193,7 +215,7 @@ def aggregate(paths) -> xr.Dataset:
 STAGES = {
     "train": Stage("difftn.studies.ppeps:train_point", "NLL training at one bond dimension D and boundary-MPS chi"),
     "sample": Stage("difftn.studies.ppeps:sample_point", "exact samples and inpainting from a model file"),
-    "aggregate": Stage("difftn.studies.ppeps:aggregate", "model files of one data set -> table over D", "table"),
+    "aggregate": Stage("difftn.studies.ppeps:aggregate", "model files of one data set -> table over (chi, D)", "table"),
     "figure": Stage("", "nll: test NLL against parameter count (--born: Born machine beside it); samples",
                     "figure", {"nll": ("difftn.plots.ppeps:ppeps_nll", True),
                                "samples": ("difftn.plots.ppeps:ppeps_samples", False)}, extra_inputs="born"),
