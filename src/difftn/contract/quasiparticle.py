@@ -62,15 +62,17 @@ CANONICAL_MAX_ITER = 10000
 def _left_orthonormal(A):
     """(A_L, L) with L A = A_L L, A_L left orthonormal, L upper triangular with positive diagonal, |L| = 1."""
     chi, d, _ = A.shape
-    L = np.eye(chi)
+    L, last = np.eye(chi), np.inf
     for _ in range(CANONICAL_MAX_ITER):
         Q, R = np.linalg.qr(np.tensordot(L, A, axes=([1], [0])).reshape(chi * d, chi))
         signs = np.where(np.diag(R) < 0, -1.0, 1.0)
         Q, R = Q * signs, signs[:, None] * R
         R /= np.linalg.norm(R)
-        if np.linalg.norm(R - L) < CANONICAL_TOL:
+        change = float(np.linalg.norm(R - L))
+        # done at the tolerance, or where rounding (~1e-16 sqrt(chi)) stops the progress below 1e-12
+        if change < CANONICAL_TOL or (change < 1e-12 and change >= last):
             return Q.reshape(chi, d, chi), R
-        L = R
+        L, last = R, change
     raise RuntimeError(f"quasiparticle: the boundary MPS did not reach left-orthonormal form in {CANONICAL_MAX_ITER} sweeps")
 
 
@@ -119,6 +121,8 @@ class _Series:
         right = lambda x: _right(X, W, Y, x.reshape(shape)).ravel()  # noqa: E731
         lam, l = _leading(left, n)
         _, r = _leading(right, n)
+        # eigenvalue 1: E's own sector (1 to ~1e-12); domain walls between orthogonal boundaries stay
+        # below it (Ising, chi 16: 0.79 at beta = 0.5, 0.92 at beta_c + 0.02, 0.978 at beta_c + 0.005)
         self.project = abs(p * lam - 1.0) < 1e-6
         # along the solve's side: the vector the solution is orthogonal to, and the one removed from the input
         self.keep, self.drop = (r, l) if side == "left" else (l, r)
