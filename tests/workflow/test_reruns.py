@@ -148,8 +148,10 @@ NOT_RESULTS = {
 UNUSED_IMPORTS = {
     "heisenberg_optimize": {"difftn.data.reference": "QMC_ENERGY serves measure() only"},
     "j1j2_optimize": {"difftn.data.reference": "QMC_ENERGY serves measure() only"},
-    "ising_point": {"difftn.contract.ctmrg": "correlation_point (difftn ising xi) only"},
-    "ising_aggregate": {"difftn.contract.ctmrg": "correlation_point (difftn ising xi) only"},
+    "ising_point": {"difftn.contract.ctmrg": "correlation_point (difftn ising xi) only",
+                    "difftn.contract.quasiparticle": "correlation_point (difftn ising xi) only"},
+    "ising_aggregate": {"difftn.contract.ctmrg": "correlation_point (difftn ising xi) only",
+                        "difftn.contract.quasiparticle": "correlation_point (difftn ising xi) only"},
     "correlation_ising_point": {"difftn.methods.thermodynamics": "compute_point (difftn ising point) only",
                                 "difftn.contract.fixedpoint": "the fixed-point backward; xi takes no gradient"},
     "spinglass_exact": {"difftn.contract.boundary_mps": "compute_exact uses the transfer matrix",
