@@ -120,13 +120,14 @@ class _Series:
         left = lambda x: _left(x.reshape(shape), X, W, Y).ravel()  # noqa: E731
         right = lambda x: _right(X, W, Y, x.reshape(shape)).ravel()  # noqa: E731
         lam, l = _leading(left, n)
-        _, r = _leading(right, n)
         # eigenvalue 1: E's own sector (1 to ~1e-12); domain walls between orthogonal boundaries stay
         # below it (Ising, chi 16: 0.79 at beta = 0.5, 0.92 at beta_c + 0.02, 0.978 at beta_c + 0.005)
         self.project = abs(p * lam - 1.0) < 1e-6
-        # along the solve's side: the vector the solution is orthogonal to, and the one removed from the input
-        self.keep, self.drop = (r, l) if side == "left" else (l, r)
-        self.norm = float(l @ r)
+        if self.project:  # the right eigenvector is needed only for the projection
+            _, r = _leading(right, n)
+            # along the solve's side: the vector the solution is orthogonal to, and the one removed from the input
+            self.keep, self.drop = (r, l) if side == "left" else (l, r)
+            self.norm = float(l @ r)
         self.apply = left if side == "left" else right
         self.lu = None
         if n <= DENSE_MAX:
