@@ -9,13 +9,24 @@ is poorer than near convergence, so the partial step is timed conservatively).
 
 ``grad``: one energy + gradient (plaquette estimator, ``--grad-mode``,
 default fixed_point) from a converged environment; wall time and peak memory
-(CUDA: ``torch.cuda.max_memory_allocated``; CPU: peak RSS growth).
+(CUDA: ``torch.cuda.max_memory_allocated``; CPU on Linux: the process's peak
+resident set during the energy + gradient, VmHWM after resetting it through
+/proc/self/clear_refs; elsewhere the growth of ru_maxrss).
+
+Peak memory alone, where a converged environment costs hours (D = 7,
+chi = 160 on CPU): loosen ``--tol``, ``--fp-mismatch``, ``--fp-tol`` and
+``--fp-max-iter`` so that the same fixed-point path runs to its end in minutes.
+Its peak is that of the one differentiated step and its vector-Jacobian
+product, which the tolerances do not change: more CTMRG steps run without a
+graph, and each further GMRES iteration keeps one more vector of
+chi^2 (1 + D^2) numbers.
 
 Tensors: the published Heisenberg state of that D when found
 (<repo>/../shared or $DIFFTN_SHARED), else a seeded random C4v tensor.
 
     python benchmarks/bench_ctmrg_step.py step --D 5 --chi 100 --threads 2
     python benchmarks/bench_ctmrg_step.py grad --D 4 --chi 64 --threads 2
+    python benchmarks/bench_ctmrg_step.py grad --D 7 --chi 160 --tol 1e-2 --fp-mismatch 1 --fp-tol 0.5 --fp-max-iter 20
     python benchmarks/bench_ctmrg_step.py gpu --device cuda           # D,chi = 5,100 6,144 7,160
     python benchmarks/bench_ctmrg_step.py gpu --device cpu --quick    # D,chi = 2,16 3,27 (smoke test)
 """
@@ -108,15 +119,35 @@ STEP_HEADER = ("| D | chi | n = chi D^2 | tensor | full-eigh step s | partial st
                "partial / eigh | corner build s | products | max |dC| |\n|---|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
 
 
-def bench_grad(D, chi, device, grad_mode, max_iter):
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter of this process (Linux); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_gib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def bench_grad(D, chi, device, grad_mode, max_iter, tol=1e-9, fp=None):
     A, source = _tensor(D, device)
     h = bond_hamiltonian(device=device)
-    forward = ct.CTMRGOptions(chi=chi, tol=1e-9, max_iter=max_iter)
+    fp = fp or {}
+    forward = ct.CTMRGOptions(chi=chi, tol=tol, max_iter=max_iter)
     (_, _, env, info0), t_env = _timed(lambda: evaluate(A, h, forward), device)
-    options = ct.CTMRGOptions(chi=chi, tol=1e-9, max_iter=max_iter, grad_mode=grad_mode)
+    options = ct.CTMRGOptions(chi=chi, tol=tol, max_iter=max_iter, grad_mode=grad_mode, **fp)
     if str(device).startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
+    hwm = _reset_peak_rss()
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     def energy_and_gradient():
@@ -129,16 +160,23 @@ def bench_grad(D, chi, device, grad_mode, max_iter):
     if str(device).startswith("cuda"):
         peak = (torch.cuda.max_memory_allocated() - base) / 2**30
         where = "GPU"
+    elif hwm:
+        peak, where = _peak_rss_gib(), "process peak RSS"
     else:
         peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss0) / 1024
         where = "RSS growth (0 if below an earlier peak)"
     print(f"| {D} | {chi} | {source} | {device} | {t_env:.1f} ({info0.iterations} steps, conv {info0.converged}) | "
-          f"{t_grad:.1f} ({info.iterations} steps) | {peak:.2f} {where} | {float(energy.detach()):.10f} | "
+          f"{t_grad:.1f} ({info.iterations} steps, {info.adjoint_iterations} GMRES) | {peak:.2f} {where} | {float(energy.detach()):.10f} | "
           f"{float(grad.abs().max()):.2e} |", flush=True)  # fmt: skip
 
 
 GRAD_HEADER = ("| D | chi | tensor | device | environment s | energy + gradient s | peak GiB | energy | max|grad| |\n"
                "|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+
+
+def _fp_options(args):
+    names = ("fp_mismatch", "fp_tol", "fp_max_iter")
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
 def main(argv=None):
@@ -151,6 +189,10 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=8, help="step: steps before the timed one")
     parser.add_argument("--grad-mode", default="fixed_point", choices=ct.GRAD_MODES)
     parser.add_argument("--max-iter", type=int, default=100, help="grad: CTMRG iteration cap")
+    parser.add_argument("--tol", type=float, default=1e-9, help="grad: CTMRG tolerance on the observable")
+    parser.add_argument("--fp-mismatch", type=float, default=None, help="grad: accepted |step(x*) - x*|")
+    parser.add_argument("--fp-tol", type=float, default=None, help="grad: GMRES relative residual")
+    parser.add_argument("--fp-max-iter", type=int, default=None, help="grad: GMRES matvec cap")
     parser.add_argument("--quick", action="store_true", help="gpu: small sizes (smoke test)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -163,7 +205,7 @@ def main(argv=None):
     elif args.what == "grad":
         print(GRAD_HEADER)
         for D, chi in zip(args.D, args.chi):
-            bench_grad(D, chi, args.device, args.grad_mode, args.max_iter)
+            bench_grad(D, chi, args.device, args.grad_mode, args.max_iter, args.tol, _fp_options(args))
     else:
         sizes = [(2, 16), (3, 27)] if args.quick else [(5, 100), (6, 144), (7, 160)]
         if args.quick:

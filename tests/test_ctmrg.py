@@ -1,5 +1,6 @@
 """C4v CTMRG: classical Ising as oracle, convergence reporting, gradient modes."""
 
+import dataclasses
 import math
 
 import pytest
@@ -99,6 +100,31 @@ def test_three_gradient_modes_agree_with_each_other_and_finite_differences(rando
         # Central-difference error O(h^2): measured 1.95e-10 at h = 1e-4 (2.0e-8 at
         # h = 1e-3, 1.8e-9 at 3e-4: it scales as h^2, so it is the FD error, not AD's).
         assert float((g * direction).sum()) == pytest.approx(fd, rel=0, abs=1e-9), mode
+
+
+@pytest.mark.parametrize("mode, fp_mismatch", [("unrolled", 1e-9), ("checkpoint", 1e-9), ("fixed_point", 1e-9),
+                                               ("fixed_point", 1e-30)])  # fmt: skip
+def test_gradient_from_a_warm_environment_equals_the_one_from_a_fresh_start(random_D2, mode, fp_mismatch):
+    """A warm start (the optimizers' case) must not cut the derivative of the environment short.
+
+    Unrolled and checkpointed runs used to differentiate only the one or two
+    steps from the converged environment they were handed: 3e-4 off on a
+    gradient of 0.12 here (D = 2, chi = 8; 1.3e-4 where |grad| = 2e-8 at the
+    published D = 2 state, chi = 16).  fp_mismatch = 1e-30 cannot be reached,
+    which forces the fixed-point mode's fallback to a checkpointed run.
+    """
+    h = bond_hamiltonian()
+    options = CTMRGOptions(chi=8, tol=1e-12, max_iter=500)
+    _, _, warm, _ = evaluate(random_D2, h, options)
+    grads = {}
+    for start in (None, warm):
+        A = random_D2.clone().requires_grad_()
+        e, _, _, info = evaluate(A, h, dataclasses.replace(options, grad_mode=mode, fp_mismatch=fp_mismatch), env=start)
+        assert info.converged
+        assert info.grad_mode == (mode if fp_mismatch > 1e-20 else "checkpoint")
+        (grads[start is None],) = torch.autograd.grad(e, A)
+    # measured: 0 (unrolled, checkpoint, fallback), 1.4e-11 (fixed point)
+    assert float((grads[False] - grads[True]).norm() / grads[True].norm()) < 1e-10
 
 
 def _saved_bytes(A, mode, tol, fp_mismatch=1e-9):

@@ -257,7 +257,7 @@ def evaluate(A, h, options: CTMRGOptions, env=None, estimator: str = "plaquette"
                          f"got {estimator!r}")  # fmt: skip
     As = prepare(A)
     T = double_layer(As)
-    boundary = identity_boundary(A.shape[1], A.dtype, A.device) if env is None else None
+    boundary = identity_boundary(A.shape[1], A.dtype, A.device)  # the fresh start, also where env is given
     C, E, info = ctmrg(T, options, env=env, boundary=boundary)
     if J2 == 0:
         energy = 2 * bond_energy(bond_rdm(C, E, As, estimator), h)
