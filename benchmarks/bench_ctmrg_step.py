@@ -1,9 +1,11 @@
 """Benchmark: cost of one C4v CTMRG step and of one energy + gradient at large D.
 
 ``step``: one forward step (no graph) with the warm-started partial
-eigensolver, against the full-``eigh`` step on the same environment and a
-bare ``torch.linalg.eigh`` of the same (chi D^2)^2 matrix, all in one run so
-that the ratios survive a noisy machine.  The environment comes from
+eigensolver, against the step as it was when the large-D issue was filed
+(full ``eigh``, the D^8 double layer T: "present step"), the full-``eigh``
+step with separate ket and bra layers, and a bare ``torch.linalg.eigh`` of
+the same (chi D^2)^2 matrix, all in one run so that the ratios survive a
+noisy machine.  The environment comes from
 ``--warmup`` steps from the identity boundary (not converged: the warm start
 is poorer than near convergence, so the partial step is timed conservatively).
 
@@ -25,6 +27,7 @@ Tensors: the published Heisenberg state of that D when found
 (<repo>/../shared or $DIFFTN_SHARED), else a seeded random C4v tensor.
 
     python benchmarks/bench_ctmrg_step.py step --D 5 --chi 100 --threads 2
+    python benchmarks/bench_ctmrg_step.py step --state d5_chi100.nc --warmup 2   # near convergence
     python benchmarks/bench_ctmrg_step.py grad --D 4 --chi 64 --threads 2
     python benchmarks/bench_ctmrg_step.py grad --D 7 --chi 160 --tol 1e-2 --fp-mismatch 1 --fp-tol 0.5 --fp-max-iter 20
     python benchmarks/bench_ctmrg_step.py gpu --device cuda           # D,chi = 5,100 6,144 7,160
@@ -47,7 +50,7 @@ import difftn.contract.ctmrg as ct  # noqa: E402
 from difftn.methods.ipeps import double_layer, evaluate, identity_boundary, prepare  # noqa: E402
 from difftn.linalg import partial_eigh  # noqa: E402
 from difftn.models.heisenberg import bond_hamiltonian  # noqa: E402
-from difftn.studies.heisenberg import random_tensor, read_json_tensor  # noqa: E402
+from difftn.studies.heisenberg import load_state, random_tensor, read_json_tensor  # noqa: E402
 
 
 def _tensor(D, device):
@@ -85,38 +88,59 @@ class _Counter:
         return out
 
 
-def bench_step(D, chi, warmup, device):
-    A, source = _tensor(D, device)
+def bench_step(D, chi, warmup, device, state=None, repeat=1):
+    if state is None:
+        A, source = _tensor(D, device)
+    else:  # a state file of `difftn heisenberg optimize`: its tensor and its converged environment
+        A, source = torch.as_tensor(state.A.values, device=device), f"state file, iteration {state.sizes['iteration']}"
     As = prepare(A)
     T = double_layer(As)
     counter = _Counter()
     ct.top_eigh = counter
     try:
         with torch.no_grad():
-            C, E = ct.init_env(T, identity_boundary(D, device=device))
+            if state is None:
+                C, E = ct.init_env(T, identity_boundary(D, device=device))
+            else:
+                C, E = (torch.as_tensor(state[k].values, device=device) for k in ("C", "E"))
             for _ in range(warmup):
                 C, E, _, _ = ct.ctmrg_step(C, E, T, chi)
-            counter.iterations.clear()
-            (C1, E1, _, _), t_partial = _timed(lambda: ct.ctmrg_step(C, E, T, chi), device)
-            used = list(counter.iterations)
-            saved, ct._top_eigenpairs = ct._top_eigenpairs, lambda *a: None
-            try:
-                (C2, E2, _, _), t_full = _timed(lambda: ct.ctmrg_step(C, E, T, chi), device)
-            finally:
-                ct._top_eigenpairs = saved
-            Cp, t_corner = _timed(lambda: ct.enlarged_corner(C, E, T), device)
-            _, t_eigh = _timed(lambda: torch.linalg.eigh(Cp), device)
+            warm = dict(ct._WARM)  # each repeat of the partial step starts from the same warm start
+            times = {"partial": [], "full": [], "present": [], "corner": [], "eigh": []}
+            for _ in range(repeat):  # interleaved: a load change hits every kind alike
+                ct._WARM.update(warm)
+                counter.iterations.clear()
+                (C1, E1, _, _), t = _timed(lambda: ct.ctmrg_step(C, E, T, chi), device)
+                times["partial"].append(t)
+                used = list(counter.iterations)
+                saved, ct._top_eigenpairs = ct._top_eigenpairs, lambda *a: None
+                try:
+                    (C2, E2, _, _), t = _timed(lambda: ct.ctmrg_step(C, E, T, chi), device)
+                    times["full"].append(t)
+                    layers, ct._registered_layers = ct._registered_layers, lambda T: None
+                    try:  # the step as the issue measured it: full eigh, the D^8 double layer T
+                        times["present"].append(_timed(lambda: ct.ctmrg_step(C, E, T, chi), device)[1])
+                    finally:
+                        ct._registered_layers = layers
+                finally:
+                    ct._top_eigenpairs = saved
+                Cp, t = _timed(lambda: ct.enlarged_corner(C, E, T), device)
+                times["corner"].append(t)
+                times["eigh"].append(_timed(lambda: torch.linalg.eigh(Cp), device)[1])
+            t_partial, t_full, t_present, t_corner, t_eigh = (min(times[k]) for k in times)
             same = float((torch.diagonal(C1).abs().sort().values - torch.diagonal(C2).abs().sort().values).abs().max())
     finally:
         ct.top_eigh = counter.original
     n = chi * D * D
-    print(f"| {D} | {chi} | {n} | {source} | {t_full:.2f} | {t_partial:.2f} | {t_partial / t_full:.3f} | "
+    print(f"| {D} | {chi} | {n} | {source} | {t_present:.2f} | {t_full:.2f} | {t_partial:.2f} | "
+          f"{t_partial / t_present:.3f} | {t_partial / t_full:.3f} | "
           f"{t_eigh:.2f} | {t_partial / t_eigh:.3f} | {t_corner:.2f} | "
           f"{used[0] if used else 'full eigh'} | {same:.1e} |", flush=True)  # fmt: skip
 
 
-STEP_HEADER = ("| D | chi | n = chi D^2 | tensor | full-eigh step s | partial step s | ratio | eigh alone s | "
-               "partial / eigh | corner build s | products | max |dC| |\n|---|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+STEP_HEADER = ("| D | chi | n = chi D^2 | tensor | present step s (full eigh, D^8 T) | full-eigh step s (layers) | "
+               "partial step s | partial / present | partial / full-eigh | eigh alone s | partial / eigh | "
+               "corner build s (T) | products | max |dC| |\n|" + "---|" * 14)  # fmt: skip
 
 
 def _reset_peak_rss() -> bool:
@@ -182,11 +206,14 @@ def _fp_options(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["step", "grad", "gpu"])
-    parser.add_argument("--D", type=int, nargs="+", default=[5])
-    parser.add_argument("--chi", type=int, nargs="+", default=[100])
+    parser.add_argument("--D", type=int, nargs="*", default=None)
+    parser.add_argument("--chi", type=int, nargs="*", default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--warmup", type=int, default=8, help="step: steps before the timed one")
+    parser.add_argument("--repeat", type=int, default=1, help="step: interleaved repeats; the minimum of each is shown")
+    parser.add_argument("--state", default=None, help="step: a state file of `difftn heisenberg optimize`, whose "
+                        "converged environment starts the warm-up (near convergence; --D/--chi then default to none)")
     parser.add_argument("--grad-mode", default="fixed_point", choices=ct.GRAD_MODES)
     parser.add_argument("--max-iter", type=int, default=100, help="grad: CTMRG iteration cap")
     parser.add_argument("--tol", type=float, default=1e-9, help="grad: CTMRG tolerance on the observable")
@@ -195,13 +222,20 @@ def main(argv=None):
     parser.add_argument("--fp-max-iter", type=int, default=None, help="grad: GMRES matvec cap")
     parser.add_argument("--quick", action="store_true", help="gpu: small sizes (smoke test)")
     args = parser.parse_args(argv)
+    if args.D is None and args.chi is None:
+        args.D, args.chi = ([], []) if args.state else ([5], [100])
+    if len(args.D or []) != len(args.chi or []):
+        parser.error(f"--D and --chi need as many values each, got {args.D} and {args.chi}")
     torch.set_num_threads(args.threads)
     torch.set_default_dtype(torch.float64)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}")
     if args.what == "step":
         print(STEP_HEADER)
+        if args.state is not None:
+            state = load_state(args.state)
+            bench_step(int(state.attrs["D"]), int(state.attrs["chi"]), args.warmup, args.device, state, args.repeat)
         for D, chi in zip(args.D, args.chi):
-            bench_step(D, chi, args.warmup, args.device)
+            bench_step(D, chi, args.warmup, args.device, repeat=args.repeat)
     elif args.what == "grad":
         print(GRAD_HEADER)
         for D, chi in zip(args.D, args.chi):

@@ -45,13 +45,16 @@ Gradient modes of ``ctmrg`` (``grad_mode``):
 
 ``"unrolled"``      autograd records every iteration (memory grows with them);
 ``"checkpoint"``    every iteration recomputed in the backward (one step's memory);
+                    both start from the fresh environment, also when handed a
+                    warm one: the steps they differentiate must be enough to
+                    converge the derivative of the environment too;
 ``"fixed_point"``   forward without a graph, backward by the implicit function
                     theorem at the fixed point (Eq. 7 of the paper): the
                     adjoint equation solved by GMRES (``difftn.contract.fixedpoint``);
                     memory independent of the number of iterations.  Without
                     an element-wise fixed point (|step(x*) - x*| above
                     ``fp_mismatch``, or no convergence) the run falls back to
-                    ``"checkpoint"`` over as many steps as the observable needed and logs a warning;
+                    a ``"checkpoint"`` run from the fresh start and logs a warning;
                     an unconverged adjoint raises ``FixedPointError``.
                     First derivatives only: a differentiable backward
                     (``create_graph=True``, Hessian-vector products) raises
