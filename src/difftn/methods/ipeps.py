@@ -181,6 +181,15 @@ def _corner_from_env(C, E, A, u):
     return _closed_quadrant(_ket_quadrant(C, E, A), A, u)
 
 
+#: ``plaquette_energy`` with a graph keeps the ket quadrant K (d (chi D^2)^2
+#: numbers) for its five terms up to this size and recomputes it in each term
+#: above (a shape decision; the gradients differ by the order of summation,
+#: 2e-13).  Measured at D = 5, chi = 100 (K: 95 MiB): kept, the backward
+#: peaks at 13 matrices of (chi D^2)^2 numbers; recomputed, at 11.4, and the
+#: forward takes about twice as long.  At D = 7, chi = 160, K is 0.9 GiB.
+PLAQUETTE_KEEP_KET_BYTES = 2**28
+
+
 def plaquette_energy(C, E, A, h) -> torch.Tensor:
     """<h> on a bond of the 2x2 plaquette: ``bond_energy(plaquette_rdm(C, E, A), h)`` in less memory.
 
@@ -190,12 +199,13 @@ def plaquette_energy(C, E, A, h) -> torch.Tensor:
     (lambda_k, u_k) of the symmetric part of M, where Q_k = sum_i u_k[i] Q_i
     is one quadrant whose physical pair is closed by u_k; the norm is
     |C'^2|_F^2.  So no more than one open-pair quadrant exists at a time
-    instead of four.  With a graph each term, its ket layer included, is
-    checkpointed (recomputed in the backward), so nothing large is kept
-    between terms.  Measured at D = 5, chi = 100 (one thread): the energy and
-    its gradient peak at 11 (chi D^2)^2 matrices above the inputs instead of
-    25 (at D = 7, chi = 160 one is 0.46 GiB), for about 1.3x the time of the
-    four-quadrant route; values equal to ~1e-13 relative (summation order).
+    instead of four.  With a graph each term is checkpointed (recomputed in
+    the backward), and above ``PLAQUETTE_KEEP_KET_BYTES`` its ket layer too,
+    so that nothing large is kept between terms.  Measured at D = 5,
+    chi = 100 (one thread): the energy and its gradient peak at 13 (ket layer
+    kept) or 11.4 (recomputed) (chi D^2)^2 matrices above the inputs instead of
+    25; at D = 7, chi = 160 (0.46 GiB each) at 5.2 GiB for the whole process.
+    Values equal the four-quadrant route's to ~1e-13 relative (summation order).
     ``h`` is a constant (no derivative in h).
     """
     d = A.shape[0]
@@ -207,9 +217,15 @@ def plaquette_energy(C, E, A, h) -> torch.Tensor:
     def run(fn, *args):
         return checkpoint(fn, *args, use_reentrant=False) if graph else fn(*args)
 
-    if graph:  # each term from C, E, A alone: its ket quadrant is recomputed, nothing large is kept between terms
+    chi, D = C.shape[0], A.shape[1]
+    if graph and d * (chi * D * D) ** 2 * A.element_size() > PLAQUETTE_KEEP_KET_BYTES:
+        # each term from C, E, A alone: its ket quadrant is recomputed, nothing large is kept between terms
         corner = run(_corner_from_env, C, E, A, eye)
         terms = [run(_closed_term, C, E, A, U[:, k].reshape(d, d), corner) for k in range(d * d)]
+    elif graph:  # the ket quadrant computed once and kept; each term's bra layer is recomputed
+        K = _ket_quadrant(C, E, A)
+        corner = run(_closed_quadrant, K, A, eye)
+        terms = [run(_closed_term_of, K, A, U[:, k].reshape(d, d), corner) for k in range(d * d)]
     else:
         K = _ket_quadrant(C, E, A)
         corner = _closed_quadrant(K, A, eye)
