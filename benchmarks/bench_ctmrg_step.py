@@ -29,6 +29,7 @@ Tensors: the published Heisenberg state of that D when found
     python benchmarks/bench_ctmrg_step.py step --D 5 --chi 100 --threads 2
     python benchmarks/bench_ctmrg_step.py step --state d5_chi100.nc --warmup 2   # near convergence
     python benchmarks/bench_ctmrg_step.py grad --D 4 --chi 64 --threads 2
+    python benchmarks/bench_ctmrg_step.py pieces --D 7 --chi 160 --threads 1   # peak memory, ~25 min on CPU
     python benchmarks/bench_ctmrg_step.py grad --D 7 --chi 160 --tol 1e-2 --fp-mismatch 1 --fp-tol 0.5 --fp-max-iter 20
     python benchmarks/bench_ctmrg_step.py gpu --device cuda           # D,chi = 5,100 6,144 7,160
     python benchmarks/bench_ctmrg_step.py gpu --device cpu --quick    # D,chi = 2,16 3,27 (smoke test)
@@ -47,7 +48,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import torch  # noqa: E402
 
 import difftn.contract.ctmrg as ct  # noqa: E402
-from difftn.methods.ipeps import double_layer, evaluate, identity_boundary, prepare  # noqa: E402
+from difftn.methods.ipeps import double_layer, evaluate, identity_boundary, plaquette_energy, prepare  # noqa: E402
 from difftn.linalg import partial_eigh  # noqa: E402
 from difftn.models.heisenberg import bond_hamiltonian  # noqa: E402
 from difftn.studies.heisenberg import load_state, random_tensor, read_json_tensor  # noqa: E402
@@ -194,6 +195,44 @@ def bench_grad(D, chi, device, grad_mode, max_iter, tol=1e-9, fp=None):
           f"{float(grad.abs().max()):.2e} |", flush=True)  # fmt: skip
 
 
+def bench_pieces(D, chi, device):
+    """Peak RSS of the two pieces of one fixed-point energy + gradient, which run one after the other.
+
+    (1) the plaquette energy and its backward (inputs C, E, A), (2) one
+    differentiated CTMRG step and its vector-Jacobian product (the GMRES of
+    the fixed-point backward repeats it; each iteration keeps one more vector
+    of chi^2 (1 + D^2) numbers).  The environment: 3 graph-free steps from the
+    identity boundary (the values do not change the memory).  Minutes where a
+    converged environment and the whole gradient take hours (D = 7 on CPU).
+    """
+    A, source = _tensor(D, device)
+    n = chi * D * D
+    mat = n * n * 8 / 2**30
+    _reset_peak_rss()
+    clock = time.perf_counter()
+    with torch.no_grad():
+        T = double_layer(prepare(A))
+        C, E = ct.init_env(T, identity_boundary(D, device=device))
+        for _ in range(3):
+            C, E, _, _ = ct.ctmrg_step(C, E, T, chi)
+    print(f"| {D} | {chi} | {source} | graph-free steps | {_peak_rss_gib():.2f} | {time.perf_counter() - clock:.0f} |")
+    h = bond_hamiltonian(device=device)
+    inputs = [x.detach().clone().requires_grad_() for x in (C, E, A)]
+    _reset_peak_rss()
+    clock = time.perf_counter()
+    plaquette_energy(inputs[0], inputs[1], prepare(inputs[2]), h).backward()
+    print(f"| {D} | {chi} | {source} | plaquette energy + backward | {_peak_rss_gib():.2f} | {time.perf_counter() - clock:.0f} |")
+    del inputs
+    Ag = A.clone().requires_grad_()
+    _reset_peak_rss()
+    clock = time.perf_counter()
+    C1, E1, _, _ = ct.ctmrg_step(C, E, double_layer(prepare(Ag)), chi)
+    ((C1 * torch.randn_like(C1)).sum() + (E1 * torch.randn_like(E1)).sum()).backward()
+    print(f"| {D} | {chi} | {source} | differentiated step + VJP | {_peak_rss_gib():.2f} | {time.perf_counter() - clock:.0f} |",
+          flush=True)  # fmt: skip
+    print(f"(one (chi D^2)^2 matrix: {mat:.3f} GiB)")
+
+
 GRAD_HEADER = ("| D | chi | tensor | device | environment s | energy + gradient s | peak GiB | energy | max|grad| |\n"
                "|---|---|---|---|---|---|---|---|---|")  # fmt: skip
 
@@ -205,7 +244,7 @@ def _fp_options(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["step", "grad", "gpu"])
+    parser.add_argument("what", choices=["step", "grad", "pieces", "gpu"])
     parser.add_argument("--D", type=int, nargs="*", default=None)
     parser.add_argument("--chi", type=int, nargs="*", default=None)
     parser.add_argument("--threads", type=int, default=2)
@@ -236,6 +275,10 @@ def main(argv=None):
             bench_step(int(state.attrs["D"]), int(state.attrs["chi"]), args.warmup, args.device, state, args.repeat)
         for D, chi in zip(args.D, args.chi):
             bench_step(D, chi, args.warmup, args.device, repeat=args.repeat)
+    elif args.what == "pieces":
+        print("| D | chi | tensor | piece | peak RSS GiB (process) | s |\n|---|---|---|---|---|---|")
+        for D, chi in zip(args.D, args.chi):
+            bench_pieces(D, chi, args.device)
     elif args.what == "grad":
         print(GRAD_HEADER)
         for D, chi in zip(args.D, args.chi):
