@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from difftn.contract.ctmrg import CTMRGOptions, ctmrg
+from difftn.methods import ipeps
 from difftn.methods.ipeps import (bond_energy, diagonal_rdm, double_layer, evaluate, identity_boundary,
                                   plaquette_energy, plaquette_rdm, plaquette_rdms, prepare)  # fmt: skip
 from difftn.models.heisenberg import bond_hamiltonian
@@ -85,13 +86,17 @@ def test_plaquette_density_matrices_match_the_naive_contraction():
     assert float((naive_diag - torch.einsum("aA,bB->abAB", rho1, rho1)).abs().max()) > 0.05
 
 
+@pytest.mark.parametrize("keep_ket", [True, False])
 @pytest.mark.parametrize("which", ["heisenberg", "random"])
-def test_plaquette_energy_equals_the_density_matrix_route(which):
+def test_plaquette_energy_equals_the_density_matrix_route(which, keep_ket, monkeypatch):
     """The memory-lean bond energy (one closed quadrant at a time) against Tr(rho h) of the naive plaquette.
 
     "random": an h with no symmetry at all, so that the symmetrization of the
     pair matrix (exact, since Tr(Q_i Q_j C'^2) is symmetric in i, j) is tested.
+    keep_ket=False: the route of large tensors, which recomputes the ket layer in every term.
     """
+    if not keep_ket:
+        monkeypatch.setattr(ipeps, "PLAQUETTE_KEEP_KET_BYTES", 0)
     A = random_tensor(2, seed=7)
     C, E, As = _environment(A, chi=6)
     if which == "heisenberg":

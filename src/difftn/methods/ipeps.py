@@ -168,17 +168,17 @@ def _closed_quadrant(K, A, u):
     return 0.5 * (Q + Q.mT)
 
 
-def _closed_term(C, E, A, u, corner):
+def _closed_term(K, A, u, corner):
     """|Q_u C'|_F^2 = Tr(Q_u Q_u C'^2) for the quadrant closed by u (Q_u, C' symmetric)."""
-    return torch.linalg.matrix_norm(_closed_quadrant(_ket_quadrant(C, E, A), A, u) @ corner) ** 2
-
-
-def _closed_term_of(K, A, u, corner):
     return torch.linalg.matrix_norm(_closed_quadrant(K, A, u) @ corner) ** 2
 
 
-def _corner_from_env(C, E, A, u):
+def _closed_quadrant_from_env(C, E, A, u):
     return _closed_quadrant(_ket_quadrant(C, E, A), A, u)
+
+
+def _closed_term_from_env(C, E, A, u, corner):
+    return _closed_term(_ket_quadrant(C, E, A), A, u, corner)
 
 
 #: ``plaquette_energy`` with a graph keeps the ket quadrant K (d (chi D^2)^2
@@ -218,20 +218,17 @@ def plaquette_energy(C, E, A, h) -> torch.Tensor:
         return checkpoint(fn, *args, use_reentrant=False) if graph else fn(*args)
 
     chi, D = C.shape[0], A.shape[1]
+    closers = [U[:, k].reshape(d, d) for k in range(d * d)]
     if graph and d * (chi * D * D) ** 2 * A.element_size() > PLAQUETTE_KEEP_KET_BYTES:
         # each term from C, E, A alone: its ket quadrant is recomputed, nothing large is kept between terms
-        corner = run(_corner_from_env, C, E, A, eye)
-        terms = [run(_closed_term, C, E, A, U[:, k].reshape(d, d), corner) for k in range(d * d)]
-    elif graph:  # the ket quadrant computed once and kept; each term's bra layer is recomputed
+        corner = run(_closed_quadrant_from_env, C, E, A, eye)
+        terms = [run(_closed_term_from_env, C, E, A, u, corner) for u in closers]
+    else:  # the ket quadrant computed once (and kept); with a graph each term's bra layer is recomputed
         K = _ket_quadrant(C, E, A)
         corner = run(_closed_quadrant, K, A, eye)
-        terms = [run(_closed_term_of, K, A, U[:, k].reshape(d, d), corner) for k in range(d * d)]
-    else:
-        K = _ket_quadrant(C, E, A)
-        corner = _closed_quadrant(K, A, eye)
-        terms = [_closed_term_of(K, A, U[:, k].reshape(d, d), corner) for k in range(d * d)]
+        terms = [run(_closed_term, K, A, u, corner) for u in closers]
     norm = torch.linalg.matrix_norm(corner @ corner) ** 2
-    return sum(lam[k] * terms[k] for k in range(d * d)) / norm
+    return sum(lam_k * term for lam_k, term in zip(lam, terms)) / norm
 
 
 def plaquette_rdm(C, E, A) -> torch.Tensor:
@@ -344,7 +341,10 @@ def evaluate(A, h, options: CTMRGOptions, env=None, estimator: str = "plaquette"
     boundary = identity_boundary(A.shape[1], A.dtype, A.device)  # the fresh start, also where env is given
     C, E, info = ctmrg(T, options, env=env, boundary=boundary)
     if J2 == 0:
-        energy = 2 * (plaquette_energy(C, E, As, h) if estimator == "plaquette" else bond_energy(bond_rdm(C, E, As, estimator), h))
+        if estimator == "plaquette":
+            energy = 2 * plaquette_energy(C, E, As, h)
+        else:
+            energy = 2 * bond_energy(bond_rdm(C, E, As, estimator), h)
     else:
         rho, rho_diag = plaquette_rdms(C, E, As)
         h_diag = bond_hamiltonian(rotated=False, dtype=h.dtype, device=h.device)
