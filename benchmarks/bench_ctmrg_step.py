@@ -15,13 +15,16 @@ default fixed_point) from a converged environment; wall time and peak memory
 resident set during the energy + gradient, VmHWM after resetting it through
 /proc/self/clear_refs; elsewhere the growth of ru_maxrss).
 
-Peak memory alone, where a converged environment costs hours (D = 7,
-chi = 160 on CPU): loosen ``--tol``, ``--fp-mismatch``, ``--fp-tol`` and
-``--fp-max-iter`` so that the same fixed-point path runs to its end in minutes.
-Its peak is that of the one differentiated step and its vector-Jacobian
-product, which the tolerances do not change: more CTMRG steps run without a
-graph, and each further GMRES iteration keeps one more vector of
-chi^2 (1 + D^2) numbers.
+``--tol`` and the ``--fp-*`` options loosen the CTMRG and adjoint
+tolerances.  They do not make a D = 7 gradient cheap: an environment that
+loose has no element-wise fixed point, and the fallback is a checkpointed
+run from the fresh start (measured: still in its backward after 50 min on one
+thread).  For peak memory there, use ``pieces``.
+
+``pieces``: peak RSS of the two parts of one fixed-point energy + gradient,
+which run one after the other: the plaquette energy with its backward, and
+one differentiated CTMRG step with its vector-Jacobian product (what each
+GMRES iteration repeats), on an environment of 3 graph-free steps.
 
 Tensors: the published Heisenberg state of that D when found
 (<repo>/../shared or $DIFFTN_SHARED), else a seeded random C4v tensor.
@@ -30,7 +33,6 @@ Tensors: the published Heisenberg state of that D when found
     python benchmarks/bench_ctmrg_step.py step --state d5_chi100.nc --warmup 2   # near convergence
     python benchmarks/bench_ctmrg_step.py grad --D 4 --chi 64 --threads 2
     python benchmarks/bench_ctmrg_step.py pieces --D 7 --chi 160 --threads 1   # peak memory, ~25 min on CPU
-    python benchmarks/bench_ctmrg_step.py grad --D 7 --chi 160 --tol 1e-2 --fp-mismatch 1 --fp-tol 0.5 --fp-max-iter 20
     python benchmarks/bench_ctmrg_step.py gpu --device cuda           # D,chi = 5,100 6,144 7,160
     python benchmarks/bench_ctmrg_step.py gpu --device cpu --quick    # D,chi = 2,16 3,27 (smoke test)
 """

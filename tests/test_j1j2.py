@@ -105,13 +105,13 @@ def test_plaquette_energy_equals_the_density_matrix_route(which, keep_ket, monke
         h = torch.randn(2, 2, 2, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     naive = bond_energy(_naive_plaquette(C, E, As, {1, 2}).reshape(2, 2, 2, 2), h)
     lean = plaquette_energy(C, E, As, h)
-    assert float(lean) == pytest.approx(float(naive), rel=0, abs=1e-14)  # measured 0 .. 2e-16
+    assert float(lean) == pytest.approx(float(naive), rel=0, abs=1e-14)  # measured 1.1e-16 .. 6.1e-16
     grads = []
     for energy in (lambda C, E, As: plaquette_energy(C, E, As, h),
                    lambda C, E, As: bond_energy(plaquette_rdm(C, E, As), h)):  # fmt: skip
         inputs = [x.clone().requires_grad_() for x in (C, E, As)]
         grads.append(torch.autograd.grad(energy(*inputs), inputs))
-    for lean_grad, rdm_grad in zip(*grads):  # measured <= 1e-15 relative
+    for lean_grad, rdm_grad in zip(*grads):  # measured 1.1e-13 .. 4.0e-13 relative (summation order)
         assert float((lean_grad - rdm_grad).abs().max()) <= 1e-12 * float(rdm_grad.abs().max())
 
 
