@@ -160,6 +160,7 @@ def test_separate_ket_and_bra_layers_give_the_double_layer_step(slice_numbers, m
     from difftn.contract.ctmrg import _registered_layers, enlarged_corner
 
     monkeypatch.setattr(ct, "LAYER_SLICE_NUMBERS", slice_numbers)
+    monkeypatch.setattr(ct, "LAYERS_MIN_D", 2)  # D = 3 would otherwise take T (faster at small D)
     from difftn.methods.ipeps import double_layer, identity_boundary, prepare
     from difftn.studies.heisenberg import random_tensor
 
