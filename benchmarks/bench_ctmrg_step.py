@@ -171,6 +171,10 @@ def bench_grad(D, chi, device, grad_mode, max_iter, tol=1e-9, fp=None):
     forward = ct.CTMRGOptions(chi=chi, tol=tol, max_iter=max_iter)
     (_, _, env, info0), t_env = _timed(lambda: evaluate(A, h, forward), device)
     options = ct.CTMRGOptions(chi=chi, tol=tol, max_iter=max_iter, grad_mode=grad_mode, **fp)
+    # torch.utils.checkpoint imports torch._dynamo on its first call (~2.5 s here): a one-time
+    # cost of the process (an optimizer's construction pays it too), not of a gradient.
+    import torch._dynamo  # noqa: F401
+
     if str(device).startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
