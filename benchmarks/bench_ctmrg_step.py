@@ -31,6 +31,7 @@ Tensors: the published Heisenberg state of that D when found
 
     python benchmarks/bench_ctmrg_step.py step --D 5 --chi 100 --threads 2
     python benchmarks/bench_ctmrg_step.py step --state d5_chi100.nc --warmup 2   # near convergence
+    python benchmarks/bench_ctmrg_step.py step --D 6 --chi 144 --warmup 100 --save-state d6.nc  # then --state d6.nc
     python benchmarks/bench_ctmrg_step.py grad --D 4 --chi 64 --threads 2
     python benchmarks/bench_ctmrg_step.py pieces --D 7 --chi 160 --threads 1   # peak memory, ~25 min on CPU
     python benchmarks/bench_ctmrg_step.py gpu --device cuda           # D,chi = 5,100 6,144 7,160
@@ -91,11 +92,25 @@ class _Counter:
         return out
 
 
-def bench_step(D, chi, warmup, device, state=None, repeat=1):
+def _save_environment(path, A, C, E, steps):
+    """A, C, E in the layout of a state file (what ``--state`` reads): the environment after ``steps`` steps."""
+    import numpy as np
+    import xarray as xr
+
+    from difftn.infra.io import write_dataset
+
+    data = {"A": (("s", "u", "l", "d", "r"), A.cpu().numpy()), "C": (("chi_a", "chi_b"), C.cpu().numpy()),
+            "E": (("chi_a", "bond2", "chi_b"), E.cpu().numpy()), "energy": ("iteration", np.array([np.nan]))}  # fmt: skip
+    attrs = {"D": A.shape[1], "chi": C.shape[0], "difftn_stage": "heisenberg_optimize",
+             "title": f"CTMRG environment after {steps} graph-free steps (bench_ctmrg_step.py --save-state)"}  # fmt: skip
+    write_dataset(xr.Dataset(data, coords={"iteration": [steps]}, attrs=attrs), path)
+
+
+def bench_step(D, chi, warmup, device, state=None, repeat=1, save_state=None):
     if state is None:
         A, source = _tensor(D, device)
     else:  # a state file of `difftn heisenberg optimize`: its tensor and its converged environment
-        A, source = torch.as_tensor(state.A.values, device=device), f"state file, iteration {state.sizes['iteration']}"
+        A, source = torch.as_tensor(state.A.values, device=device), f"state file, iteration {int(state.iteration[-1])}"
     As = prepare(A)
     T = double_layer(As)
     counter = _Counter()
@@ -108,6 +123,8 @@ def bench_step(D, chi, warmup, device, state=None, repeat=1):
                 C, E = (torch.as_tensor(state[k].values, device=device) for k in ("C", "E"))
             for _ in range(warmup):
                 C, E, _, _ = ct.ctmrg_step(C, E, T, chi)
+            if save_state is not None:
+                _save_environment(save_state, A, C, E, warmup)
             warm = dict(ct._WARM)  # each repeat of the partial step starts from the same warm start
             times = {"partial": [], "full": [], "present": [], "corner": [], "eigh": []}
             for _ in range(repeat):  # interleaved: a load change hits every kind alike
@@ -259,6 +276,8 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=1, help="step: interleaved repeats; the minimum of each is shown")
     parser.add_argument("--state", default=None, help="step: a state file of `difftn heisenberg optimize`, whose "
                         "converged environment starts the warm-up (near convergence; --D/--chi then default to none)")
+    parser.add_argument("--save-state", default=None, help="step: also write the environment after the warm-up "
+                        "steps as a state file, for a later --state run near convergence")  # fmt: skip
     parser.add_argument("--grad-mode", default="fixed_point", choices=ct.GRAD_MODES)
     parser.add_argument("--max-iter", type=int, default=100, help="grad: CTMRG iteration cap")
     parser.add_argument("--tol", type=float, default=1e-9, help="grad: CTMRG tolerance on the observable")
@@ -280,7 +299,7 @@ def main(argv=None):
             state = load_state(args.state)
             bench_step(int(state.attrs["D"]), int(state.attrs["chi"]), args.warmup, args.device, state, args.repeat)
         for D, chi in zip(args.D, args.chi):
-            bench_step(D, chi, args.warmup, args.device, repeat=args.repeat)
+            bench_step(D, chi, args.warmup, args.device, repeat=args.repeat, save_state=args.save_state)
     elif args.what == "pieces":
         print("| D | chi | tensor | piece | peak RSS GiB (process) | s |\n|---|---|---|---|---|---|")
         for D, chi in zip(args.D, args.chi):
