@@ -99,10 +99,18 @@ def _save_environment(path, A, C, E, steps):
 
     from difftn.infra.io import write_dataset
 
-    data = {"A": (("s", "u", "l", "d", "r"), A.cpu().numpy()), "C": (("chi_a", "chi_b"), C.cpu().numpy()),
-            "E": (("chi_a", "bond2", "chi_b"), E.cpu().numpy()), "energy": ("iteration", np.array([np.nan]))}  # fmt: skip
-    attrs = {"D": A.shape[1], "chi": C.shape[0], "difftn_stage": "heisenberg_optimize",
-             "title": f"CTMRG environment after {steps} graph-free steps (bench_ctmrg_step.py --save-state)"}  # fmt: skip
+    data = {
+        "A": (("s", "u", "l", "d", "r"), A.cpu().numpy()),
+        "C": (("chi_a", "chi_b"), C.cpu().numpy()),
+        "E": (("chi_a", "bond2", "chi_b"), E.cpu().numpy()),
+        "energy": ("iteration", np.array([np.nan])),  # not computed
+    }
+    attrs = {
+        "D": A.shape[1],
+        "chi": C.shape[0],
+        "difftn_stage": "heisenberg_optimize",
+        "title": f"CTMRG environment after {steps} graph-free steps (bench_ctmrg_step.py --save-state)",
+    }
     write_dataset(xr.Dataset(data, coords={"iteration": [steps]}, attrs=attrs), path)
 
 
