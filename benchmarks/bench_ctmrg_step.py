@@ -94,24 +94,14 @@ class _Counter:
 
 def _save_environment(path, A, C, E, steps):
     """A, C, E in the layout of a state file (what ``--state`` reads): the environment after ``steps`` steps."""
-    import numpy as np
-    import xarray as xr
-
     from difftn.infra.io import write_dataset
+    from difftn.studies.heisenberg import _HISTORY, _state_dataset
 
-    data = {
-        "A": (("s", "u", "l", "d", "r"), A.cpu().numpy()),
-        "C": (("chi_a", "chi_b"), C.cpu().numpy()),
-        "E": (("chi_a", "bond2", "chi_b"), E.cpu().numpy()),
-        "energy": ("iteration", np.array([np.nan])),  # not computed
-    }
-    attrs = {
-        "D": A.shape[1],
-        "chi": C.shape[0],
-        "difftn_stage": "heisenberg_optimize",
-        "title": f"CTMRG environment after {steps} graph-free steps (bench_ctmrg_step.py --save-state)",
-    }
-    write_dataset(xr.Dataset(data, coords={"iteration": [steps]}, attrs=attrs), path)
+    history = {key: [float("nan")] for key in _HISTORY}  # not computed
+    attrs = {"D": A.shape[1], "chi": C.shape[0], "difftn_stage": "heisenberg_optimize",
+             "title": f"CTMRG environment after {steps} graph-free steps (bench_ctmrg_step.py --save-state)"}  # fmt: skip
+    ds = _state_dataset(A, (C, E), history, {}, attrs).assign_coords(iteration=[steps])
+    write_dataset(ds, path)
 
 
 def bench_step(D, chi, warmup, device, state=None, repeat=1, save_state=None):

@@ -181,9 +181,9 @@ def _closed_term_from_env(C, E, A, u, corner):
     return _closed_term(_ket_quadrant(C, E, A), A, u, corner)
 
 
-#: ``plaquette_energy`` with a graph keeps the ket quadrant K (d (chi D^2)^2
-#: numbers) for its five terms up to this size and recomputes it in each term
-#: above (a shape decision; the gradients differ by the order of summation,
+#: ``plaquette_energy`` with checkpointed terms keeps the ket quadrant K
+#: (d (chi D^2)^2 numbers) for all its terms up to this size and recomputes it
+#: in each term above (a shape decision; the gradients differ by the order of summation,
 #: 2e-13).  Measured at D = 5, chi = 100 (K: 95 MiB): kept, the backward
 #: peaks at 13 matrices of (chi D^2)^2 numbers; recomputed, at 11.4, and the
 #: forward takes about twice as long.  At D = 7, chi = 160, K is 0.9 GiB.
@@ -230,7 +230,7 @@ def plaquette_energy(C, E, A, h) -> torch.Tensor:
     # A vanishing lambda_k (exactly 0 for Heisenberg, up to eigh's rounding) adds nothing: its term is skipped.
     wanted = [k for k in range(d * d) if abs(float(lam[k])) > 1e-12 * float(lam.abs().max())]
     lam, closers = lam[wanted], [U[:, k].reshape(d, d) for k in wanted]
-    if graph and d * (chi * D * D) ** 2 * A.element_size() > PLAQUETTE_KEEP_KET_BYTES:
+    if checkpointed and d * (chi * D * D) ** 2 * A.element_size() > PLAQUETTE_KEEP_KET_BYTES:
         # each term from C, E, A alone: its ket quadrant is recomputed, nothing large is kept between terms
         corner = run(_closed_quadrant_from_env, C, E, A, eye)
         terms = [run(_closed_term_from_env, C, E, A, u, corner) for u in closers]
