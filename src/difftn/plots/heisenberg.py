@@ -20,13 +20,15 @@ def heisenberg_fig4(summary, title: str | None = None):
     -------
     matplotlib.figure.Figure
         (a) relative energy error (E - E_QMC)/|E_QMC| against D, log scale,
-        ours beside Corboz 2016, Vanderstraeten et al. 2016 and Liao et al.
-        2019; (b) staggered magnetization against D with the QMC value dashed.
+        ours beside Corboz 2016, Vanderstraeten et al. 2016, Liao et al.
+        2019 and the best known energies of the same single-site C4v ansatz
+        (Hasik et al. 2021, converged in chi); (b) staggered magnetization against D with the QMC value dashed.
     """
     table = reference.heisenberg_table()
     fig, (ax_e, ax_m) = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
     styles = {"corboz2016": ("s", "Corboz 2016"), "vanderstraeten2016": ("^", "Vanderstraeten et al. 2016"),
-              "liao2019": ("D", "Liao et al. 2019 (digitized)")}  # fmt: skip
+              "liao2019": ("D", "Liao et al. 2019 (digitized)"),
+              "hasik_c4v": ("x", "Hasik et al. 2021 (same ansatz, best known)")}  # fmt: skip
     for source, (marker, label) in styles.items():
         rows = table[table.source == source]
         rel = (rows.energy - reference.QMC_ENERGY) / abs(reference.QMC_ENERGY)
