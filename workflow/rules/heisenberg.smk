@@ -1,5 +1,6 @@
-# Heisenberg iPEPS study (paper Fig. 4): optimize per D (chained from the
-# previous D), measure at the optimization chi and a larger one, aggregate.
+# Heisenberg iPEPS study (paper Fig. 4): optimize per D (from the previous D's state, a
+# published one or a random start: heisenberg.init), measure at the optimization chi and a
+# larger one, aggregate.
 
 
 rule heisenberg_optimize:
