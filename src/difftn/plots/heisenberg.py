@@ -22,7 +22,8 @@ def heisenberg_fig4(summary, title: str | None = None):
         (a) relative energy error (E - E_QMC)/|E_QMC| against D, log scale,
         ours beside Corboz 2016, Vanderstraeten et al. 2016, Liao et al.
         2019 and the best known energies of the same single-site C4v ansatz
-        (Hasik et al. 2021, converged in chi); (b) staggered magnetization against D with the QMC value dashed.
+        (Hasik et al. 2021, at their largest chi); (b) staggered magnetization
+        against D with the QMC value dashed.
     """
     table = reference.heisenberg_table()
     fig, (ax_e, ax_m) = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
