@@ -46,8 +46,7 @@ def test_fig4_cpu_config_plans_d2_to_d5_from_independent_starts(tmp_path):
     for D, chi in zip((2, 3, 4, 5), (30, 50, 80, 64)):
         assert f"results/heisenberg/D{D}_chi{chi}/state.nc" in run.stdout
     # random starts: no optimization waits for another D's state
-    for block in run.stdout.split("rule heisenberg_optimize:")[1:]:
-        assert "input: " not in block.split("reason: ")[0]
+    assert set(_optimize_inputs(run.stdout).values()) == {""}
 
 
 def test_published_init_starts_each_d_from_the_packaged_state_below(tmp_path):
@@ -57,13 +56,8 @@ def test_published_init_starts_each_d_from_the_packaged_state_below(tmp_path):
     run = snakemake(tmp_path, "-n", config=cfg,
                     targets=[f"results/heisenberg/D{D}_chi4/state.nc" for D in (2, 3, 6, 7)])  # fmt: skip
     assert run.returncode == 0, run.stderr
-    jobs = {}
-    for block in run.stdout.split("rule heisenberg_optimize:")[1:]:
-        head = block.split("\n\n")[0]
-        output = head.split("output: ")[1].split()[0]
-        jobs[output] = head.split("input: ")[1].split("\n")[0] if "input: " in head else ""
     packaged = REPO / "src/difftn/data/ipeps_states"
-    assert jobs == {
+    assert _optimize_inputs(run.stdout) == {
         "results/heisenberg/D2_chi4/state.nc": "",
         "results/heisenberg/D3_chi4/state.nc": str(packaged / "j20.0_state_1s_A1_j20.0_D2_chi_opt48.json"),
         "results/heisenberg/D6_chi4/state.nc": str(packaged / "j20.0_state_1s_A1_j20.0_D5_chi_opt200.json"),
@@ -89,6 +83,16 @@ def test_paper_config_matches_the_paper():
     assert len(betas) >= 51 and betas.min() <= 0.35 and betas.max() >= 0.55
     near = np.abs(betas - ising.BETA_C) < 0.01
     assert np.diff(betas[near]).max() < np.diff(betas[~near]).min() + 1e-12  # denser near beta_c
+
+
+def _optimize_inputs(stdout):
+    """Output -> input ("" for none) of each heisenberg_optimize job in a dry run's listing."""
+    jobs = {}
+    for block in stdout.split("rule heisenberg_optimize:")[1:]:
+        head = block.split("reason: ")[0]  # the job's own lines; no blank line separates jobs
+        output = head.split("output: ")[1].split()[0]
+        jobs[output] = head.split("input: ")[1].split("\n")[0] if "input: " in head else ""
+    return jobs
 
 
 def _with(path, value):
