@@ -10,14 +10,14 @@ configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/ising.smk"
-include: "workflow/rules/heisenberg.smk"
-include: "workflow/rules/j1j2.smk"
-include: "workflow/rules/born.smk"
-include: "workflow/rules/ppeps.smk"
-include: "workflow/rules/figures.smk"
-include: "workflow/rules/spinglass.smk"
-include: "workflow/rules/correlation.smk"
+
+
+# Every study's rules (workflow/rules/<study>.smk; see STUDY_RULES in common.smk).
+for rules in STUDY_RULES:
+
+    include: rules
+
+
 include: "workflow/rules/report.smk"
 
 

@@ -3,6 +3,9 @@
 # one table per data set; figures: NLL against D_max, samples and inpainting.
 
 
+include: "born_common.smk"
+
+
 rule born_train:
     output:
         "results/born/{data}/Dmax{D}/model.nc",

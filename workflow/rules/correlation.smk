@@ -43,8 +43,8 @@ rule correlation_heisenberg_measure:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=heisenberg_gpu,
-        gpu_model=heisenberg_gpu_model,
+        gpu=correlation_gpu,
+        gpu_model=correlation_gpu_model,
     params:
         stage="heisenberg measure",
         options=correlation_heisenberg_options,

@@ -1,6 +1,8 @@
 # Config lists and input/options functions of correlation.smk (snakemake --lint keeps functions
 # out of rule files); included by it.
 from difftn.studies import correlation as correlation_study
+from difftn.studies import heisenberg as heisenberg_study
+from difftn.studies import ising as ising_study
 
 XI = config["correlation"]
 try:  # beta values and file names with ising.decimals digits (the beta wildcard's constraint)
@@ -10,6 +12,10 @@ try:  # beta values and file names with ising.decimals digits (the beta wildcard
     ]
 except ValueError as err:
     raise ValueError(f"config field correlation.ising.beta: {err}") from None
+
+
+# the published states are measured with the Heisenberg study's GPU settings
+correlation_gpu, correlation_gpu_model = gpu_resources(config["heisenberg"])
 
 
 def published_state_input(wildcards):
@@ -74,3 +80,8 @@ def correlation_benchmark_files():
         for part in ("ising", "heisenberg")
         for name in correlation_files(part)
     ]
+
+
+register_study(
+    outputs=correlation_final_output(), benchmarks=correlation_benchmark_files()
+)

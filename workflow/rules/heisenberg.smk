@@ -3,6 +3,9 @@
 # larger one, aggregate.
 
 
+include: "heisenberg_common.smk"
+
+
 rule heisenberg_optimize:
     input:
         unpack(checked(heisenberg_init)),
@@ -73,5 +76,29 @@ rule heisenberg_aggregate:
     params:
         stage="heisenberg aggregate",
         format_version=FORMAT_VERSION,
+    script:
+        "../scripts/stage.py"
+
+
+rule heisenberg_figure:
+    input:
+        checked("results/heisenberg/summary.nc"),
+    output:
+        png=report(
+            "results/figures/heisenberg_fig4.png",
+            caption="../report/heisenberg_fig4.rst",
+            category="Heisenberg",
+        ),
+        pdf="results/figures/heisenberg_fig4.pdf",
+    log:
+        "results/logs/figures/heisenberg_fig4.log",
+    conda:
+        "../../envs/difftn.yaml"
+    params:
+        stage="heisenberg figure fig4",
+        format_version=FORMAT_VERSION,
+        source_hash=source_hash(
+            "difftn.plots.common", "difftn.plots.heisenberg", "difftn.data.reference"
+        ),
     script:
         "../scripts/stage.py"

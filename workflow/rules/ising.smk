@@ -1,6 +1,9 @@
 # 2D Ising study (paper Fig. 3): one job per beta, then one table per (chi, steps).
 
 
+include: "ising_common.smk"
+
+
 rule ising_point:
     output:
         "results/ising/chi{chi}_steps{steps}/beta_{beta}.nc",
@@ -41,5 +44,29 @@ rule ising_aggregate:
     params:
         stage="ising aggregate",
         format_version=FORMAT_VERSION,
+    script:
+        "../scripts/stage.py"
+
+
+rule ising_figure:
+    input:
+        checked(expand("results/ising/{run}/summary.nc", run=ISING_DIRS)),
+    output:
+        png=report(
+            "results/figures/ising_fig3.png",
+            caption="../report/ising_fig3.rst",
+            category="Ising",
+        ),
+        pdf="results/figures/ising_fig3.pdf",
+    log:
+        "results/logs/figures/ising_fig3.log",
+    conda:
+        "../../envs/difftn.yaml"
+    params:
+        stage="ising figure fig3",
+        format_version=FORMAT_VERSION,
+        source_hash=source_hash(
+            "difftn.plots.common", "difftn.plots.ising", "difftn.models.ising"
+        ),
     script:
         "../scripts/stage.py"

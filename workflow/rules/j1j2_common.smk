@@ -1,5 +1,6 @@
 # Config lists and input/options functions of j1j2.smk, the J1-J2 sweep (snakemake --lint keeps
 # functions out of rule files); included by it.
+from difftn.studies import heisenberg as heisenberg_study
 from difftn.studies import j1j2 as j1j2_study
 
 J1J2 = config["j1j2"]
@@ -92,13 +93,7 @@ def j1j2_observables(wildcards=None):
     ]
 
 
-def j1j2_gpu(wildcards):
-    return 1 if int(wildcards.D) >= J1J2["gpu_from_D"] else 0
-
-
-def j1j2_gpu_model(wildcards):
-    """The configured GPU type on GPU jobs only."""
-    return J1J2["gpu_model"] if j1j2_gpu(wildcards) else ""
+j1j2_gpu, j1j2_gpu_model = gpu_resources(J1J2)
 
 
 def j1j2_outputs():
@@ -116,3 +111,6 @@ def j1j2_benchmark_files():
             files.append(f"{run}/optimize.tsv")
             files += [f"{run}/measure_chi{chi}.tsv" for chi in j1j2_measure_chis(D)]
     return files
+
+
+register_study(outputs=j1j2_outputs(), benchmarks=j1j2_benchmark_files())

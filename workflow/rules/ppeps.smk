@@ -4,6 +4,9 @@
 # beside the MPS Born machine on the same data and split, samples and inpainting.
 
 
+include: "ppeps_common.smk"
+
+
 rule ppeps_train:
     output:
         "results/ppeps/{data}/D{D}_chi{chi}/model.nc",

@@ -1,9 +1,10 @@
-# The benchmark records of every compute job as one table for the report.
+# The benchmark records of every compute job as one table for the report (the studies
+# register them: register_study in common.smk).
 
 
 rule benchmark_table:
     input:
-        benchmark_files(),
+        BENCHMARK_RECORDS,
     output:
         report(
             "results/benchmarks/summary.csv",

@@ -5,6 +5,9 @@
 # (2 threads were 4x slower on a loaded 2-core machine).
 
 
+include: "spinglass_common.smk"
+
+
 rule spinglass_point:
     output:
         "results/spinglass/L{L}_seed{seed}/chi{chi}.nc",
