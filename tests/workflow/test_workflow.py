@@ -30,15 +30,16 @@ def test_dry_run(tmp_path, configfile, n_points, n_born, n_ppeps, spinglass):
 
 
 def test_fig4_cpu_config_plans_d2_to_d5_from_independent_starts(tmp_path):
-    # An overlay merged after config.yaml: only the Heisenberg section changes, and the
-    # Fig. 4 target plans D = 2..5 (D = 5 at chi = 64), each from its own random start, nothing else.
+    # An overlay merged after config.yaml: only the Heisenberg section and the threads per job
+    # (one, so that --cores 2 runs two D side by side) change, and the Fig. 4 target plans
+    # D = 2..5 (D = 5 at chi = 64), each from its own random start, nothing else.
     configfile = REPO / "workflow/configs/fig4-cpu.yaml"
     cfg = yaml.safe_load(configfile.read_text())
-    assert set(cfg) == {"heisenberg"}
+    assert set(cfg) == {"heisenberg", "threads"} and cfg["threads"] == 1
     assert cfg["heisenberg"]["D"] == [2, 3, 4, 5] and cfg["heisenberg"]["chi"] == [30, 50, 80, 64]
     # the target first: --configfile takes a list, merged in order
-    run = snakemake(tmp_path, "-n", "results/figures/heisenberg_fig4.png", "--configfile", str(REPO / "config.yaml"),
-                    str(configfile))  # fmt: skip
+    run = snakemake(tmp_path, "-n", "--cores", "2", "results/figures/heisenberg_fig4.png", "--configfile",
+                    str(REPO / "config.yaml"), str(configfile))  # fmt: skip
     assert run.returncode == 0, run.stderr
     counts = job_counts(run.stdout)
     assert counts["heisenberg_optimize"] == 4
@@ -47,6 +48,7 @@ def test_fig4_cpu_config_plans_d2_to_d5_from_independent_starts(tmp_path):
         assert f"results/heisenberg/D{D}_chi{chi}/state.nc" in run.stdout
     # random starts: no optimization waits for another D's state
     assert set(_optimize_inputs(run.stdout).values()) == {""}
+    assert "threads: 2" not in run.stdout  # with --cores 2, the dry run names a job's threads above 1
 
 
 def test_published_init_starts_each_d_from_the_packaged_state_below(tmp_path):
