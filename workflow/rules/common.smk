@@ -2,7 +2,6 @@
 # wildcard constraints, the rule files to include, and the registry of final outputs and
 # benchmark records that each <study>_common.smk fills (read by the Snakefile's rule all and
 # report.smk).
-import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -141,9 +140,8 @@ def benchmark_records(results):
     ]
 
 
-BETA_DECIMALS = config["ising"][
-    "decimals"
-]  # the beta wildcard's digits (Ising and correlation studies)
+# the beta wildcard's digits (Ising and correlation studies)
+BETA_DECIMALS = config["ising"]["decimals"]
 
 
 def config_hash(section):

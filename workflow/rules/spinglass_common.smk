@@ -1,5 +1,7 @@
 # Config lists and input/options functions of spinglass.smk: the spin-glass, inverse-Ising and
 # Hamiltonian-design studies (snakemake --lint keeps functions out of rule files); included by it.
+import dataclasses
+
 from difftn.studies import design as design_study
 from difftn.studies import inverse_ising as inverse_study
 from difftn.studies import spinglass as spinglass_study
