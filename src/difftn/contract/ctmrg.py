@@ -70,7 +70,9 @@ import numpy as np
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from ..linalg import DEFAULT_EPS, eigh, polar
+from ..linalg.broadening import DEFAULT_EPS
+from ..linalg.eigh import eigh
+from ..linalg.polar import polar
 from ..linalg.partial_eigh import top_eigh
 
 __all__ = [

@@ -24,7 +24,7 @@ import logging
 
 import torch
 
-from ..linalg import gmres
+from ..linalg.krylov import gmres
 
 __all__ = ["FixedPointError", "fixed_point"]
 

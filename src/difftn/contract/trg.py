@@ -87,7 +87,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..linalg import DEFAULT_EPS, svd
+from ..linalg.broadening import DEFAULT_EPS
+from ..linalg.svd import svd
 from ..linalg.truncation import kept_count
 
 __all__ = ["SYMMETRIES", "Z2_TOLERANCE", "TRGOptions", "TRGInfo", "trg_lnz", "trg_step"]

@@ -11,7 +11,7 @@ import math
 import torch
 
 from ..contract.trg import TRGOptions, trg_lnz
-from ..linalg import DEFAULT_EPS
+from ..linalg.broadening import DEFAULT_EPS
 from ..models.ising import _check_beta, ising_tensor
 
 __all__ = ["trg_observables"]

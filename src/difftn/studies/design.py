@@ -26,7 +26,16 @@ log = logging.getLogger(__name__)
 __all__ = ["MODULES", "STAGES", "compute"]
 
 #: Library modules whose source determines a design result.
-MODULES = ("difftn.linalg", "difftn.methods.optimize", "difftn.methods.hessian", "difftn.models.tfim", "difftn.methods.fidelity_design", "difftn.studies.design")
+MODULES = (
+    "difftn.linalg.svd",
+    "difftn.linalg.eigh",
+    "difftn.linalg.broadening",
+    "difftn.methods.optimize",
+    "difftn.methods.hessian",
+    "difftn.models.tfim",
+    "difftn.methods.fidelity_design",
+    "difftn.studies.design",
+)
 
 
 def compute(

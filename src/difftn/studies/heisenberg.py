@@ -50,7 +50,11 @@ log = logging.getLogger(__name__)
 
 #: Library modules whose source determines a Heisenberg result.
 MODULES = (
-    "difftn.linalg",
+    "difftn.linalg.eigh",
+    "difftn.linalg.partial_eigh",
+    "difftn.linalg.polar",
+    "difftn.linalg.broadening",
+    "difftn.linalg.krylov",
     "difftn.contract.ctmrg",
     "difftn.contract.fixedpoint",
     "difftn.methods.ipeps",

@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 
 #: Library modules whose source determines an inverse-Ising result.
 MODULES = (
-    "difftn.linalg",
+    "difftn.linalg.svd",
+    "difftn.linalg.broadening",
+    "difftn.linalg.truncation",
     "difftn.contract.boundary_mps",
     "difftn.models.spinglass",
     "difftn.methods.spinglass_solver",

@@ -27,11 +27,26 @@ __all__ = ["MODULES", "XI_MODULES", "STAGES", "beta_grid", "format_beta", "compu
            "aggregate"]
 
 #: Library modules whose source determines an Ising result (for provenance and reruns).
-MODULES = ("difftn.linalg", "difftn.contract.trg", "difftn.models.ising", "difftn.methods.thermodynamics",
-           "difftn.studies.ising")
+MODULES = (
+    "difftn.linalg.svd",
+    "difftn.linalg.broadening",
+    "difftn.linalg.truncation",
+    "difftn.contract.trg",
+    "difftn.models.ising",
+    "difftn.methods.thermodynamics",
+    "difftn.studies.ising",
+)
 #: ... and of a correlation-length point (CTMRG, no TRG).
-XI_MODULES = ("difftn.linalg", "difftn.contract.ctmrg", "difftn.contract.quasiparticle", "difftn.models.ising",
-              "difftn.studies.ising")  # fmt: skip
+XI_MODULES = (
+    "difftn.linalg.eigh",
+    "difftn.linalg.partial_eigh",
+    "difftn.linalg.polar",
+    "difftn.linalg.broadening",
+    "difftn.contract.ctmrg",
+    "difftn.contract.quasiparticle",
+    "difftn.models.ising",
+    "difftn.studies.ising",
+)
 
 _VARIABLES = {
     "lnz": ("ln Z per site, TRG", "1"),

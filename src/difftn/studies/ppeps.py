@@ -44,9 +44,17 @@ __all__ = ["MODULES", "STAGES", "DATASETS", "HIDE", "train_point", "load_model",
 log = logging.getLogger(__name__)
 
 #: Library modules whose source determines a positive-PEPS result.
-MODULES = ("difftn.methods.ppeps", "difftn.contract.boundary_mps", "difftn.linalg", "difftn.data.datasets", "difftn.methods.born",
-           "difftn.studies.born", "difftn.studies.ppeps")
-
+MODULES = (
+    "difftn.methods.ppeps",
+    "difftn.contract.boundary_mps",
+    "difftn.linalg.svd",
+    "difftn.linalg.broadening",
+    "difftn.linalg.truncation",
+    "difftn.data.datasets",
+    "difftn.methods.born",
+    "difftn.studies.born",
+    "difftn.studies.ppeps",
+)
 
 
 def _var(values, dims, long_name, units="1"):

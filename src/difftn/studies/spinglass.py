@@ -39,8 +39,15 @@ CouplingStd = Annotated[float, Option("std of K_ij (beta J_ij)", low=0)]
 FieldStd = Annotated[float, Option("std of the fields h_i", low=0)]
 
 #: Library modules whose source determines a boundary-MPS point.
-MODULES = ("difftn.linalg", "difftn.contract.boundary_mps", "difftn.models.spinglass",
-           "difftn.methods.spinglass_solver", "difftn.studies.spinglass")
+MODULES = (
+    "difftn.linalg.svd",
+    "difftn.linalg.broadening",
+    "difftn.linalg.truncation",
+    "difftn.contract.boundary_mps",
+    "difftn.models.spinglass",
+    "difftn.methods.spinglass_solver",
+    "difftn.studies.spinglass",
+)
 #: Modules of the exact reference (transfer matrix only).
 EXACT_MODULES = ("difftn.models.spinglass", "difftn.studies.spinglass")
 #: Largest L with an exact transfer-matrix reference (2^L vector, memory ~ L^2 2^L).
