@@ -152,6 +152,41 @@ def test_bad_config_is_rejected_before_any_job(tmp_path, config, field):
     assert not (tmp_path / "results").exists()
 
 
+def test_a_section_the_schema_file_lacks_is_checked_against_config_yaml(tmp_path):
+    # A new study's section, before its schema is written: its keys and the types of
+    # config.yaml's defaults are enforced (common.smk, _config_schema).
+    import shutil
+    import subprocess
+    import sys
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("Snakefile", "workflow", "envs"):
+        (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, repo / name)
+    defaults = yaml.safe_load((REPO / "config.yaml").read_text())
+    defaults["toy"] = {"n": 3, "rates": [0, 0.5], "grid": [{"start": 0.1, "num": 2}], "mode": "fast"}
+    (repo / "config.yaml").write_text(yaml.safe_dump(defaults))
+
+    def dry_run(toy):
+        (repo / "overlay.yaml").write_text(yaml.safe_dump({"toy": toy}))
+        return subprocess.run([sys.executable, "-m", "snakemake", "results/figures/ising_fig3.png", "-n", "-d", str(repo),
+                               "-s", str(repo / "Snakefile"), "--configfile", str(repo / "overlay.yaml")],
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+
+    good = dry_run({"n": 5, "rates": [1, 0.25, 2], "grid": [{"start": 0.2, "num": 4}], "mode": "slow"})
+    assert good.returncode == 0, good.stderr
+    for toy, field in [
+        ({"n": 2.5}, "toy.n"),  # an integer default
+        ({"rates": ["fast"]}, "toy.rates[0]"),
+        ({"grid": [{"start": 0.2}]}, "toy.grid[0]"),  # num missing
+        ({"mode": "slow", "modes": "slow"}, "toy"),  # an unknown key
+    ]:
+        run = dry_run(toy)
+        message = run.stdout + run.stderr
+        assert run.returncode != 0 and f"config field {field}" in message and "inferred from config.yaml" in message, (
+            toy, message)  # fmt: skip
+
+
 def test_tiny_run_writes_sane_results(tiny_run):
     tmp_path = tiny_run
     run_dir = tmp_path / "results/ising/chi6_steps12"

@@ -33,12 +33,45 @@ def _allowed(schema):
     return " ".join(words)
 
 
+def _inferred_schema(value):
+    """A schema of a value shaped like ``value``: its keys (no others, none missing) and types."""
+    inferred = {"description": "inferred from config.yaml"}
+    if isinstance(value, dict):
+        return inferred | {
+            "type": "object",
+            "additionalProperties": False,
+            "required": list(value),
+            "properties": {k: _inferred_schema(v) for k, v in value.items()},
+        }
+    if isinstance(value, list):
+        items = [_inferred_schema(v) for v in value]
+        if {item.get("type") for item in items} == {"integer", "number"}:
+            items = [inferred | {"type": "number"}]  # e.g. [0, 0.5]
+        return inferred | {"type": "array", **({"items": items[0]} if items else {})}
+    names = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    return inferred | ({"type": names[type(value)]} if type(value) in names else {})
+
+
+def _config_schema():
+    """workflow/schemas/config.schema.yaml, plus a schema inferred from config.yaml's defaults
+    for each section the file does not describe yet (a new study's: its keys and types);
+    and the names of those sections.
+    """
+    path = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+    schema = yaml.safe_load(path.read_text())
+    defaults = yaml.safe_load(Path(workflow.basedir, "config.yaml").read_text())
+    inferred = sorted(defaults.keys() - schema["properties"].keys())
+    for section in inferred:
+        schema["properties"][section] = _inferred_schema(defaults[section])
+        schema["required"].append(section)
+    return schema, inferred
+
+
 def _validate_config():
     """Every schema violation, each with the field's dotted name and what is allowed."""
     import jsonschema
 
-    path = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
-    schema = yaml.safe_load(path.read_text())
+    schema, inferred = _config_schema()
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
     for err in sorted(
@@ -52,7 +85,11 @@ def _validate_config():
         )
     if problems:
         raise ValueError("invalid configuration:\n  " + "\n  ".join(problems))
-    validate(config, "../schemas/config.schema.yaml")  # fills schema defaults, if any
+    # fills the schema file's defaults (in place: the sections are config's own dicts)
+    validate(
+        {k: v for k, v in config.items() if k not in inferred},
+        "../schemas/config.schema.yaml",
+    )
 
 
 _validate_config()
