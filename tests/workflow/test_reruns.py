@@ -34,7 +34,7 @@ import yaml
 from support import REPO, TINY, job_counts, snakemake
 
 # Modules that Snakemake really dry-runs an edit of (the rest are checked through the rule graph):
-# a file inside a hashed package, a model two studies use, a plotting module.
+# a linalg file, a model two studies use, a plotting module.
 DRY_RUNS = ("difftn/linalg/svd.py", "difftn/models/spinglass.py", "difftn/plots/spinglass.py")
 
 # Modules a stage may import without any rule hashing them: they decide no number of a result.
@@ -186,7 +186,8 @@ def stage_modules(root, module, unused=()):
     return seen
 
 
-def used_files(graph):
+@pytest.fixture(scope="module")
+def used(rule_graph):
     """Rule -> the library files (relative to src/) that its command uses: the modules its
     study or plot function reaches through imports, less NOT_RESULTS and its UNUSED_IMPORTS."""
     root = REPO / "src"
@@ -194,7 +195,7 @@ def used_files(graph):
         name: {str(module_file(root, m).relative_to(root))
                for m in stage_modules(root, stage_module(rule["stage"]), UNUSED_IMPORTS.get(name, {}))
                if m not in NOT_RESULTS}
-        for name, rule in graph["rules"].items() if rule["stage"] is not None
+        for name, rule in rule_graph["rules"].items() if rule["stage"] is not None
     }  # fmt: skip
 
 
@@ -204,9 +205,8 @@ def expected_reruns(graph, used, module):
     return downstream_jobs(graph, {name for name, files in used.items() if module in files})
 
 
-def test_a_module_change_reruns_exactly_the_rules_that_use_it(rule_graph):
+def test_a_module_change_reruns_exactly_the_rules_that_use_it(rule_graph, used):
     assert sorted(rule_graph["changed"]) == library_modules()
-    used = used_files(rule_graph)
     wrong = {}
     for module, changed in rule_graph["changed"].items():
         reruns, expected = downstream_jobs(rule_graph, changed), expected_reruns(rule_graph, used, module)
@@ -216,8 +216,7 @@ def test_a_module_change_reruns_exactly_the_rules_that_use_it(rule_graph):
     assert not wrong, f"module -> rules whose reruns differ from its use: {wrong}"
 
 
-def test_the_reading_of_use_on_cases_stated_by_hand(rule_graph):
-    used = used_files(rule_graph)
+def test_the_reading_of_use_on_cases_stated_by_hand(rule_graph, used):
 
     def rerun_rules(module):
         return set(expected_reruns(rule_graph, used, module))
@@ -280,8 +279,8 @@ def test_unchanged_package_reruns_nothing(tiny_run, package_copy):
 
 
 @pytest.mark.parametrize("module", DRY_RUNS)
-def test_snakemake_reruns_only_the_rules_of_a_changed_module(tiny_run, package_copy, rule_graph, module):
-    expected = expected_reruns(rule_graph, used_files(rule_graph), module)
+def test_snakemake_reruns_only_the_rules_of_a_changed_module(tiny_run, package_copy, rule_graph, used, module):
+    expected = expected_reruns(rule_graph, used, module)
     assert expected  # each of DRY_RUNS is used by some rule
     path = package_copy / module
     original = path.read_text()

@@ -1,5 +1,9 @@
 """The Snakemake workflow: dry runs, config validation, and one tiny real run."""
 
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import yaml
@@ -155,10 +159,6 @@ def test_bad_config_is_rejected_before_any_job(tmp_path, config, field):
 def test_a_section_the_schema_file_lacks_is_checked_against_config_yaml(tmp_path):
     # A new study's section, before its schema is written: its keys and the types of
     # config.yaml's defaults are enforced (common.smk, _config_schema).
-    import shutil
-    import subprocess
-    import sys
-
     repo = tmp_path / "repo"
     repo.mkdir()
     for name in ("Snakefile", "workflow", "envs"):
