@@ -361,7 +361,7 @@ def test_float32_matches_float64(observables):
 
 @pytest.mark.parametrize("beta", [0.40])
 def test_readme_accuracy_point_chi30_steps30(beta):
-    # README, "Measured accuracy": at chi = 30, 30 steps (Z2, default) the
+    # docs/MEASUREMENTS.md, "Ising (Fig. 3)": at chi = 30, 30 steps (Z2, default) the
     # targets off beta_c are |lnZ error| < 5e-7, |energy error| < 2e-5 and
     # specific heat relative error < 1e-3.  Measured at beta = 0.40: lnZ
     # -1.16e-7, E 3.7e-6, C -2.4e-5 relative.  lnZ and E are held to the
