@@ -489,7 +489,7 @@ def test_z2_blocks_agree_with_dense(beta):
     z2 = trg_observables(beta, chi=12, steps=16, symmetry="z2")
     # Same spectra, blocked: only rounding differs.  Measured at these three
     # beta: lnZ <= 1.1e-16, E <= 1.8e-15, C <= 4.7e-14 (at beta_c); at chi = 30
-    # C up to 2.1e-11 (README).  Per key ~10x the measured worst.
+    # C up to 2.1e-11 (docs/MEASUREMENTS.md).  Per key ~10x the measured worst.
     for key, tol in (("lnz", 1e-15), ("energy", 2e-14), ("specific_heat", 5e-13)):
         assert z2[key] == pytest.approx(dense[key], abs=tol, rel=0), key
 
