@@ -15,6 +15,10 @@ default fixed_point) from a converged environment; wall time and peak memory
 resident set during the energy + gradient, VmHWM after resetting it through
 /proc/self/clear_refs; elsewhere the growth of ru_maxrss).
 
+``--no-trim``: no heap trim before the checkpointed CTMRG steps
+(``ctmrg.TRIM_CHECKPOINTED_STEPS``), to measure what it saves: ``grad --D 5
+--chi 64 --grad-mode checkpoint``.
+
 ``--tol`` and the ``--fp-*`` options loosen the CTMRG and adjoint
 tolerances.  They do not make a D = 7 gradient cheap: an environment that
 loose has no element-wise fixed point, and the fallback is a checkpointed
@@ -288,6 +292,7 @@ def main(argv=None):
     parser.add_argument("--fp-tol", type=float, default=None, help="grad: GMRES relative residual")
     parser.add_argument("--fp-max-iter", type=int, default=None, help="grad: GMRES matvec cap")
     parser.add_argument("--quick", action="store_true", help="gpu: small sizes (smoke test)")
+    parser.add_argument("--no-trim", action="store_true", help="no heap trim before checkpointed CTMRG steps")
     args = parser.parse_args(argv)
     if args.D is None and args.chi is None:
         args.D, args.chi = ([], []) if args.state else ([5], [100])
@@ -295,7 +300,9 @@ def main(argv=None):
         parser.error(f"--D and --chi need as many values each, got {args.D} and {args.chi}")
     torch.set_num_threads(args.threads)
     torch.set_default_dtype(torch.float64)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}")
+    ct.TRIM_CHECKPOINTED_STEPS = not args.no_trim
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}, "
+          f"heap trim before checkpointed steps: {ct.TRIM_CHECKPOINTED_STEPS}")
     if args.what == "step":
         print(STEP_HEADER)
         if args.state is not None:

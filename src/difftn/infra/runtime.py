@@ -1,14 +1,18 @@
-"""Where and how a stage computes: device, dtype, threads, wall time and peak memory."""
+"""Where and how a stage computes: device, dtype, threads, heap, wall time and peak memory."""
 
+import ctypes
+import functools
 import resource
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
 
 import torch
 
-__all__ = ["DEVICES", "DTYPES", "resolve_device", "resolve_dtype", "set_threads", "measure", "sigterm_as_exit"]
+__all__ = ["DEVICES", "DTYPES", "resolve_device", "resolve_dtype", "set_threads", "trim_heap", "measure",
+           "sigterm_as_exit"]
 
 #: Allowed device strings: ``auto`` picks CUDA when present, else CPU.
 DEVICES = ("auto", "cpu", "cuda")
@@ -39,6 +43,32 @@ def set_threads(threads: int) -> None:
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     torch.set_num_threads(int(threads))
+
+
+@functools.cache
+def _malloc_trim():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # no glibc (musl)
+        return None
+
+
+def trim_heap() -> bool:
+    """Give the free pages inside the heap back to the OS (glibc's ``malloc_trim(0)``).
+
+    Long loops that keep small blocks alive between large freed temporaries
+    let glibc carve the small ones out of the freed large ones and take fresh
+    heap for the next large one; the freed remainder stays resident (RSS grows
+    with the loop, the live memory does not).  Returns False where glibc is
+    absent (macOS, musl), where it does nothing.
+    """
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
 
 
 def peak_memory_mb(device: torch.device | None = None) -> float:
