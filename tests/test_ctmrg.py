@@ -208,18 +208,17 @@ def test_fixed_point_gradient_after_a_partial_eigensolver_forward(random_D2, mon
 _CHECKPOINTED_RUN = """
 import sys, torch
 import difftn.contract.ctmrg as ct
+from difftn.infra.runtime import peak_memory_mb
 from difftn.methods.ipeps import double_layer, prepare
 from difftn.studies.heisenberg import random_tensor
 torch.set_num_threads(1)
 ct.TRIM_CHECKPOINTED_STEPS = sys.argv[1] == "trim"
-def peak_mb():
-    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
 A = random_tensor(4, seed=0).requires_grad_()
 T = double_layer(prepare(A))
-base = peak_mb()
+base = peak_memory_mb()
 C, E, _ = ct.ctmrg(T, ct.CTMRGOptions(chi=48, tol=1e-30, max_iter=20, grad_mode="checkpoint"))
 (C.sum() + E.sum()).backward()
-print(peak_mb() - base)
+print(peak_memory_mb() - base)
 """
 
 
