@@ -3,7 +3,35 @@
 # one table per data set; figures: NLL against D_max, samples and inpainting.
 
 
-include: "born_common.smk"
+# born_study and the data-set helpers it shares with the positive PEPS (data_train_options,
+# ...) are in common.smk.
+BORN = config["born"]
+BORN_DATA = [name for name in born_study.DATASETS if BORN[name]["max_bond"]]
+
+register_study(
+    # tables and sample figures of each data set with a D_max list; NLL figure
+    outputs=[
+        *expand("results/born/{data}/summary.{ext}", data=BORN_DATA, ext=["nc", "csv"]),
+        *expand(
+            "results/figures/born_samples_{data}.{ext}",
+            data=BORN_DATA,
+            ext=["png", "pdf"],
+        ),
+        *(
+            expand("results/figures/born_nll.{ext}", ext=["png", "pdf"])
+            if BORN_DATA
+            else []
+        ),
+    ],
+    benchmarks=[
+        f"results/benchmarks/born/{data}/Dmax{D}/{name}.tsv"
+        for data in BORN_DATA
+        for D, name in [
+            *((D, "train") for D in BORN[data]["max_bond"]),
+            (max(BORN[data]["max_bond"]), "sample"),
+        ]
+    ],
+)
 
 
 rule born_train:
@@ -21,7 +49,8 @@ rule born_train:
         runtime=60,
     params:
         stage="born train",
-        options=born_train_options,
+        # a data set's own settings (shape, threshold, split) and training options at one D_max
+        options=lambda wildcards: data_train_options("born", wildcards, "max_bond"),
         format_version=FORMAT_VERSION,
         source_hash=source_hash(*born_study.MODULES),
     script:
@@ -45,7 +74,7 @@ rule born_sample:
         runtime=10,
     params:
         stage="born sample",
-        options=born_sample_options,
+        options=lambda wildcards: data_sample_options("born", wildcards),
         format_version=FORMAT_VERSION,
         source_hash=source_hash(*born_study.MODULES),
     script:
@@ -54,12 +83,18 @@ rule born_sample:
 
 rule born_aggregate:
     input:
-        checked(born_models),
+        checked(
+            lambda wildcards: expand(
+                "results/born/{data}/Dmax{D}/model.nc",
+                data=wildcards.data,
+                D=BORN[wildcards.data]["max_bond"],
+            )
+        ),
     output:
         nc="results/born/{data}/summary.nc",
         csv=report(
             "results/born/{data}/summary.csv",
-            caption="../report/born_summary.rst",
+            caption=REPORT_CAPTION,
             category="Born machine",
         ),
     log:
@@ -69,6 +104,12 @@ rule born_aggregate:
     params:
         stage="born aggregate",
         format_version=FORMAT_VERSION,
+        caption=report_caption(
+            "MPS Born machine per maximal bond dimension D_max: training (and test) negative "
+            "log-likelihood per image after two-site sweep training, the independent-pixel "
+            "baseline, and for bars and stripes the share of valid patterns and the number of "
+            f"distinct patterns among {BORN['samples']} exact samples."
+        ),
     script:
         "../scripts/stage.py"
 
@@ -79,7 +120,7 @@ rule born_nll_figure:
     output:
         png=report(
             "results/figures/born_nll.png",
-            caption="../report/born_nll.rst",
+            caption=REPORT_CAPTION,
             category="Born machine",
         ),
         pdf="results/figures/born_nll.pdf",
@@ -91,17 +132,26 @@ rule born_nll_figure:
         stage="born figure nll",
         format_version=FORMAT_VERSION,
         source_hash=source_hash("difftn.plots.common", "difftn.plots.born"),
+        caption=report_caption(
+            "Negative log-likelihood per image of the MPS Born machine (Han et al., PRX 8, 031012 "
+            "(2018)) against the maximal bond dimension, trained by two-site sweeps with adaptive "
+            "bonds; dashed: independent-pixel model (Laplace-smoothed); dotted (bars and "
+            "stripes): the floor ln(number of patterns)."
+        ),
     script:
         "../scripts/stage.py"
 
 
 rule born_samples_figure:
     input:
-        checked(born_figure_samples),
+        # samples of the largest D_max of the data set
+        checked(
+            lambda wildcards: f"results/born/{wildcards.data}/Dmax{max(BORN[wildcards.data]['max_bond'])}/samples.nc"
+        ),
     output:
         png=report(
             "results/figures/born_samples_{data}.png",
-            caption="../report/born_samples.rst",
+            caption=REPORT_CAPTION,
             category="Born machine",
         ),
         pdf="results/figures/born_samples_{data}.pdf",
@@ -113,5 +163,10 @@ rule born_samples_figure:
         stage="born figure samples",
         format_version=FORMAT_VERSION,
         source_hash=source_hash("difftn.plots.common", "difftn.plots.born"),
+        caption=report_caption(
+            "Exact (zipper) samples of the MPS Born machine at the largest D_max of the study, "
+            f"and inpainting: the {BORN['figure']['hide']} half of each image drawn from the "
+            "conditional distribution given the other half."
+        ),
     script:
         "../scripts/stage.py"

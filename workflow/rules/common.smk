@@ -1,7 +1,8 @@
 # Shared by every study's rules: config validation, the corrupted-input check, config hashes,
-# wildcard constraints, the rule files to include, and the registry of final outputs and
-# benchmark records that each <study>_common.smk fills (read by the Snakefile's rule all and
-# report.smk).
+# wildcard constraints, the rule files to include, the registry of final outputs and
+# benchmark records that each study's rule file fills (read by the Snakefile's rule all and
+# report.smk), and the report captions' wrapper.
+import collections
 import hashlib
 import json
 from pathlib import Path
@@ -145,14 +146,13 @@ def checked(inputs):
     return function
 
 
-# The study files to include: every .smk here but this one, report.smk (included last, as its
-# table reads the registry below) and the <study>_common.smk files (each included by its
-# <study>.smk). A new study's file is picked up by the Snakefile without an edit.
+# The study files to include: every .smk here but this one and report.smk (included last, as
+# its table reads the registry below). A new study's file is picked up by the Snakefile
+# without an edit.
 STUDY_RULES = sorted(
     f"workflow/rules/{path.name}"
     for path in Path(workflow.basedir, "workflow/rules").glob("*.smk")
     if path.name not in ("common.smk", "report.smk")
-    and not path.name.endswith("_common.smk")
 )
 
 FINAL_OUTPUTS = []  # every study's tables and figures, for rule all
@@ -160,9 +160,25 @@ BENCHMARK_RECORDS = []  # the benchmark record of every compute job, for report.
 
 
 def register_study(outputs, benchmarks):
-    """Add a study's final outputs and its compute jobs' benchmark records (its _common.smk calls this)."""
+    """Add a study's final outputs and its compute jobs' benchmark records (its rule file calls this)."""
     FINAL_OUTPUTS.extend(outputs)
     BENCHMARK_RECORDS.extend(benchmarks)
+
+
+# Every output in the report has the caption template below, which shows its rule's
+# params.caption: the caption's text sits in the rule file beside the output it describes.
+REPORT_CAPTION = "../report/caption.rst"
+
+
+def report_caption(text):
+    """A report caption (reStructuredText, one paragraph) to hold in a rule's params.
+
+    A ``collections.UserString``, not a ``str``: Snakemake records only plain
+    values among the params that decide reruns, so editing a caption reruns no
+    job (``snakemake --report`` reads the new text); and unlike a class defined
+    here it unpickles in the job's script.
+    """
+    return collections.UserString(" ".join(text.split()))
 
 
 def get_final_output():
@@ -181,10 +197,15 @@ def benchmark_records(results):
 BETA_DECIMALS = config["ising"]["decimals"]
 
 
+def json_hash(value):
+    """A short hash of a JSON-able value (dict keys sorted), recorded in results as config_hash."""
+    text = json.dumps(value, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def config_hash(section):
     """Hash of one config section, recorded in every result it produces."""
-    text = json.dumps(config[section], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return json_hash(config[section])
 
 
 wildcard_constraints:
@@ -251,6 +272,15 @@ def data_train_options(study, wildcards, bonds):
     }
 
 
+def hashed_checkpoint(options, stem, source):
+    """``options`` plus ``checkpoint``: ``<stem>-<hash>.pt``, the hash of the options, the library
+    source and the file format, so that a resumable state is only ever resumed by its own job.
+    """
+    key = json.dumps([options, source, FORMAT_VERSION], sort_keys=True)
+    tag = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return {**options, "checkpoint": f"{stem}-{tag}.pt"}
+
+
 def data_sample_options(study, wildcards):
     """Options of a sample job of a data-set study: its ``figure`` settings, seed, device."""
     top = config[study]
@@ -270,7 +300,4 @@ def data_config_hash(study, wildcards):
     """Hash of what a data set's results depend on: its subsection, the study's shared settings."""
     top = config[study]
     shared = {k: v for k, v in top.items() if k not in born_study.DATASETS}
-    text = json.dumps(
-        {"shared": shared, wildcards.data: top[wildcards.data]}, sort_keys=True
-    )
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return json_hash({"shared": shared, wildcards.data: top[wildcards.data]})

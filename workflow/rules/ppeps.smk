@@ -4,7 +4,57 @@
 # beside the MPS Born machine on the same data and split, samples and inpainting.
 
 
-include: "ppeps_common.smk"
+# The data-set helpers it shares with the Born machine (data_train_options, ...) are in
+# common.smk.
+from difftn.studies import ppeps as ppeps_study
+
+PPEPS = config["ppeps"]
+PPEPS_DATA = [name for name in ppeps_study.DATASETS if PPEPS[name]["D"]]
+PPEPS_SOURCE = source_hash(*ppeps_study.MODULES)
+PPEPS_BORN = config[
+    "born"
+]  # the Born machine it is compared with (read here: no include order)
+# The positive PEPS is compared with the Born machine on the same data: same settings.
+for data in PPEPS_DATA:
+    if not PPEPS_BORN[data]["max_bond"]:
+        continue
+    for key, value in PPEPS_BORN[data].items():
+        if key in PPEPS[data] and key != "train" and PPEPS[data][key] != value:
+            raise ValueError(
+                f"config field ppeps.{data}.{key}: must equal born.{data}.{key} ({value}), the Born "
+                f"machine it is compared with, got {PPEPS[data][key]}"
+            )
+
+register_study(
+    # tables and sample figures of each data set with a D list; NLL figure
+    outputs=[
+        *expand(
+            "results/ppeps/{data}/summary.{ext}", data=PPEPS_DATA, ext=["nc", "csv"]
+        ),
+        *expand(
+            "results/figures/ppeps_samples_{data}.{ext}",
+            data=PPEPS_DATA,
+            ext=["png", "pdf"],
+        ),
+        *(
+            expand("results/figures/ppeps_nll.{ext}", ext=["png", "pdf"])
+            if PPEPS_DATA
+            else []
+        ),
+    ],
+    benchmarks=[
+        f"results/benchmarks/ppeps/{data}/D{D}_chi{chi}/{name}.tsv"
+        for data in PPEPS_DATA
+        for D, chi, name in [
+            *(
+                (D, chi, "train")
+                for D in PPEPS[data]["D"]
+                for chi in PPEPS[data]["chi"]
+            ),
+            (max(PPEPS[data]["D"]), max(PPEPS[data]["chi"]), "sample"),
+        ]
+    ],
+)
 
 
 rule ppeps_train:
@@ -22,7 +72,15 @@ rule ppeps_train:
         runtime=720,  # minutes; paper.yaml's digits at D = 4 (chi 16, 40 epochs) take hours
     params:
         stage="ppeps train",
-        options=ppeps_train_options,
+        # A data set's settings, chi and training options at bond D; the resumable state
+        # beside the model, its name a hash of the options and the library source, so that a
+        # killed job resumes its own state and a job with other settings or code starts
+        # afresh (train refuses a state of other options).
+        options=lambda wildcards: hashed_checkpoint(
+            {**data_train_options("ppeps", wildcards, "D"), "chi": int(wildcards.chi)},
+            f"results/ppeps/{wildcards.data}/D{wildcards.D}_chi{wildcards.chi}/state",
+            PPEPS_SOURCE,
+        ),
         format_version=FORMAT_VERSION,
         source_hash=source_hash(*ppeps_study.MODULES),
     script:
@@ -46,7 +104,7 @@ rule ppeps_sample:
         runtime=30,
     params:
         stage="ppeps sample",
-        options=ppeps_sample_options,
+        options=lambda wildcards: data_sample_options("ppeps", wildcards),
         format_version=FORMAT_VERSION,
         source_hash=source_hash(*ppeps_study.MODULES),
     script:
@@ -55,12 +113,20 @@ rule ppeps_sample:
 
 rule ppeps_aggregate:
     input:
-        checked(ppeps_models),
+        # one model per (D, chi) of the data set
+        checked(
+            lambda wildcards: expand(
+                "results/ppeps/{data}/D{D}_chi{chi}/model.nc",
+                data=wildcards.data,
+                D=PPEPS[wildcards.data]["D"],
+                chi=PPEPS[wildcards.data]["chi"],
+            )
+        ),
     output:
         nc="results/ppeps/{data}/summary.nc",
         csv=report(
             "results/ppeps/{data}/summary.csv",
-            caption="../report/ppeps_summary.rst",
+            caption=REPORT_CAPTION,
             category="Positive PEPS",
         ),
     log:
@@ -70,6 +136,12 @@ rule ppeps_aggregate:
     params:
         stage="ppeps aggregate",
         format_version=FORMAT_VERSION,
+        caption=report_caption(
+            "Positive PEPS per bond dimension D: training (and test) negative log-likelihood per "
+            "image after maximum-likelihood training, the number of parameters, the boundary-MPS "
+            "chi, the independent-pixel baseline, and for bars and stripes the share of valid "
+            f"patterns among {PPEPS['samples']} exact samples."
+        ),
     script:
         "../scripts/stage.py"
 
@@ -77,11 +149,18 @@ rule ppeps_aggregate:
 rule ppeps_nll_figure:
     input:
         checked(expand("results/ppeps/{data}/summary.nc", data=PPEPS_DATA)),
-        born=checked(ppeps_born_summaries()),
+        # the Born machine's tables of the data sets both studies train on (drawn beside the PEPS)
+        born=checked(
+            [
+                f"results/born/{data}/summary.nc"
+                for data in PPEPS_DATA
+                if PPEPS_BORN[data]["max_bond"]
+            ]
+        ),
     output:
         png=report(
             "results/figures/ppeps_nll.png",
-            caption="../report/ppeps_nll.rst",
+            caption=REPORT_CAPTION,
             category="Positive PEPS",
         ),
         pdf="results/figures/ppeps_nll.pdf",
@@ -95,17 +174,32 @@ rule ppeps_nll_figure:
         source_hash=source_hash(
             "difftn.plots.common", "difftn.plots.born", "difftn.plots.ppeps"
         ),
+        caption=report_caption(
+            "Negative log-likelihood per image of the positive PEPS p(x) = PEPS(x)/Z (tensors P = "
+            "exp(theta), boundary-MPS contraction at the data set's chi) against its number of "
+            "parameters, beside the MPS Born machine on the same data and split; test NLL where "
+            "the data have a held-out split, training NLL otherwise; dashed: independent-pixel "
+            "model (Laplace-smoothed); dotted (bars and stripes): the floor ln(number of "
+            "patterns)."
+        ),
     script:
         "../scripts/stage.py"
 
 
 rule ppeps_samples_figure:
     input:
-        checked(ppeps_figure_samples),
+        # samples of the largest D at the largest chi of the data set
+        checked(
+            lambda wildcards: "results/ppeps/{data}/D{D}_chi{chi}/samples.nc".format(
+                data=wildcards.data,
+                D=max(PPEPS[wildcards.data]["D"]),
+                chi=max(PPEPS[wildcards.data]["chi"]),
+            )
+        ),
     output:
         png=report(
             "results/figures/ppeps_samples_{data}.png",
-            caption="../report/ppeps_samples.rst",
+            caption=REPORT_CAPTION,
             category="Positive PEPS",
         ),
         pdf="results/figures/ppeps_samples_{data}.pdf",
@@ -118,6 +212,11 @@ rule ppeps_samples_figure:
         format_version=FORMAT_VERSION,
         source_hash=source_hash(
             "difftn.plots.common", "difftn.plots.born", "difftn.plots.ppeps"
+        ),
+        caption=report_caption(
+            "Exact samples of the positive PEPS at the largest D of the study, drawn pixel by "
+            f"pixel in snake order, and inpainting: the {PPEPS['figure']['hide']} half of each "
+            "image drawn from the conditional distribution given the other half."
         ),
     script:
         "../scripts/stage.py"
