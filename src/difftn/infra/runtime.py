@@ -72,10 +72,24 @@ def trim_heap() -> bool:
 
 
 def peak_memory_mb(device: torch.device | None = None) -> float:
-    """Peak resident memory of this process in MB (peak GPU memory on CUDA)."""
+    """Peak resident memory of this process in MB (peak GPU memory on CUDA).
+
+    On Linux the kernel's high-water mark of this program's resident set
+    (``VmHWM``). Not ``ru_maxrss``: Linux carries that over from the parent
+    through fork and exec, so a stage started by a large process (Snakemake
+    with torch loaded, a pytest worker) would report at least the parent's size.
+    """
     if device is not None and device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024  # bytes on macOS, KB elsewhere
 
 
 @contextmanager
