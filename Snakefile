@@ -13,9 +13,9 @@ include: "workflow/rules/common.smk"
 
 
 # Every study's rules (workflow/rules/<study>.smk; see STUDY_RULES in common.smk).
-for rules in STUDY_RULES:
+for rule_file in STUDY_RULES:
 
-    include: rules
+    include: rule_file
 
 
 include: "workflow/rules/report.smk"

@@ -3,10 +3,17 @@
 # one table per data set; figures: NLL against D_max, samples and inpainting.
 
 
-# born_study and the data-set helpers it shares with the positive PEPS (data_train_options,
-# ...) are in common.smk.
+# The data-set helpers it shares with the positive PEPS (data_train_options, ...) are in
+# common.smk.
+from difftn.studies import born as born_study
+
 BORN = config["born"]
 BORN_DATA = [name for name in born_study.DATASETS if BORN[name]["max_bond"]]
+# samples of the largest D_max of each data set (its sample figure)
+BORN_FIGURE_SAMPLES = {
+    data: f"results/born/{data}/Dmax{max(BORN[data]['max_bond'])}/samples.nc"
+    for data in BORN_DATA
+}
 
 register_study(
     # tables and sample figures of each data set with a D_max list; NLL figure
@@ -23,12 +30,17 @@ register_study(
             else []
         ),
     ],
+    # per data set: each D_max's training, then the sampling of the largest
     benchmarks=[
-        f"results/benchmarks/born/{data}/Dmax{D}/{name}.tsv"
+        path
         for data in BORN_DATA
-        for D, name in [
-            *((D, "train") for D in BORN[data]["max_bond"]),
-            (max(BORN[data]["max_bond"]), "sample"),
+        for path in [
+            *expand(
+                "results/benchmarks/born/{data}/Dmax{D}/train.tsv",
+                data=data,
+                D=BORN[data]["max_bond"],
+            ),
+            f"results/benchmarks/born/{data}/Dmax{max(BORN[data]['max_bond'])}/sample.tsv",
         ]
     ],
 )
@@ -144,10 +156,7 @@ rule born_nll_figure:
 
 rule born_samples_figure:
     input:
-        # samples of the largest D_max of the data set
-        checked(
-            lambda wildcards: f"results/born/{wildcards.data}/Dmax{max(BORN[wildcards.data]['max_bond'])}/samples.nc"
-        ),
+        checked(lambda wildcards: BORN_FIGURE_SAMPLES[wildcards.data]),
     output:
         png=report(
             "results/figures/born_samples_{data}.png",

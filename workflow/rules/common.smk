@@ -222,7 +222,29 @@ wildcard_constraints:
 
 
 # Each rule's params.options are the options of its `difftn <study> <stage>` command
-# (workflow/scripts/stage.py runs it); config keys map onto option names here.
+# (workflow/scripts/stage.py runs it); config keys map onto option names in the study's rule
+# file, with the shared helpers below.
+
+
+def check_config(problems):
+    """Stop before any job on the cross-field problems a study's rule file found, each as
+    (dotted config field, what is wrong); the same words as the schema's messages."""
+    if problems:
+        lines = [f"config field {field}: {what}" for field, what in problems]
+        raise ValueError("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+def per_D_length_problems(name):
+    """The per-D lists of an iPEPS section (chi, measure_chi) that lack one entry per D."""
+    section = config[name]
+    return [
+        (
+            f"{name}.{key}",
+            f"needs one entry per D ({len(section['D'])}), got {len(section[key])}",
+        )
+        for key in ("chi", "measure_chi")
+        if len(section[key]) != len(section["D"])
+    ]
 
 
 def gpu_resources(section):

@@ -35,7 +35,7 @@ XI_HASH = {
     )
     for part in XI_POINTS
 }
-# the options of a part's point at its chi
+# the options every point of a part shares (its chi and beta come from the wildcards)
 XI_OPTIONS = {
     part: {
         "ctm_tol": XI[part]["tol"],
@@ -148,7 +148,7 @@ rule correlation_aggregate:
             "Correlation-length table: for the 2D Ising model, xi = -1/ln|lambda_1/lambda_0| of "
             "the CTMRG column transfer matrix per (chi, beta) beside the exact value (McCoy & Wu) "
             "and the relative error; for the published C4v iPEPS states (Hasik, Poilblanc, Becca "
-            "2021), energy, magnetization, xi and |lambda_i/lambda_0| (i = 0..5) per (D, chi)."
+            "2021), energy, magnetization, xi and ``|lambda_i/lambda_0|`` (i = 0..5) per (D, chi)."
         ),
     script:
         "../scripts/stage.py"
@@ -175,7 +175,7 @@ rule correlation_ising_figure:
         caption=report_caption(
             "Correlation length of the 2D Ising model: (a) xi = -1/ln|lambda_1/lambda_0| of the "
             "CTMRG column transfer matrix (environment started from up spins: the symmetry-broken "
-            f"phase below T_c) at chi = {XI['ising']['chi']} over the exact curve (McCoy & Wu) on "
+            f"phase below T_c) at chi = {', '.join(map(str, XI['ising']['chi']))} over the exact curve (McCoy & Wu) on "
             "both sides of beta_c (dotted); (b) relative deviation from exact. A finite chi "
             "resolves the continuum above lambda_1 as discrete levels, so xi approaches the exact "
             "value from below."
@@ -205,7 +205,7 @@ rule correlation_heisenberg_figure:
         caption=report_caption(
             "Correlation length xi = -1/ln|lambda_1/lambda_0| of the column transfer matrix of "
             "the published single-site C4v iPEPS states of the Heisenberg model (Hasik, "
-            f"Poilblanc, Becca, SciPost Phys. 10, 012 (2021); D = {XI['heisenberg']['D']}) against "
+            f"Poilblanc, Becca, SciPost Phys. 10, 012 (2021); D = {', '.join(map(str, XI['heisenberg']['D']))}) against "
             "1/chi: ours (filled, joined) beside the values listed with the states (open "
             "squares)."
         ),

@@ -6,11 +6,7 @@ from difftn.studies import heisenberg as heisenberg_study
 
 HEIS = config["heisenberg"]
 # Checks the JSON schema cannot express; stop before any job with the field named.
-for key in ("chi", "measure_chi"):
-    if len(HEIS[key]) != len(HEIS["D"]):
-        raise ValueError(
-            f"config field heisenberg.{key}: needs one entry per D ({len(HEIS['D'])}), got {len(HEIS[key])}"
-        )
+check_config(per_D_length_problems("heisenberg"))
 if HEIS.get("optimizer") == "newton" and HEIS["ctmrg"]["grad_mode"] == "fixed_point":
     raise ValueError(
         "config field heisenberg.optimizer: newton needs heisenberg.ctmrg.grad_mode checkpoint or unrolled "
@@ -27,18 +23,15 @@ HEIS_MEASURE_CHIS = {
 # The start of each D's optimization: {} (random) or {"init": file}. chain: the previous D's
 # state of this study; published: the packaged published state at D - 1 where the package has
 # it (D - 1 = 2..5), else the previous D's state as for chain; random: nothing.
-HEIS_INIT = {
-    D: (
-        {"init": packaged_state(D - 1)}
-        if HEIS["init"] == "published" and D - 1 in PACKAGED_D
-        else (
-            {"init": f"{HEIS_DIR[HEIS['D'][i - 1]]}/state.nc"}
-            if HEIS["init"] in ("chain", "published") and i > 0
-            else {}
-        )
-    )
-    for i, D in enumerate(HEIS["D"])
-}
+HEIS_INIT = {}
+for i, D in enumerate(HEIS["D"]):
+    if HEIS["init"] == "published" and D - 1 in PACKAGED_D:
+        HEIS_INIT[D] = {"init": packaged_state(D - 1)}
+    elif HEIS["init"] in ("chain", "published") and i > 0:
+        HEIS_INIT[D] = {"init": f"{HEIS_DIR[HEIS['D'][i - 1]]}/state.nc"}
+    else:
+        HEIS_INIT[D] = {}
+del i, D  # the rule files share one namespace: no loop variable is left in it
 heisenberg_gpu, heisenberg_gpu_model = gpu_resources(HEIS)
 
 register_study(

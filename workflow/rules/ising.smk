@@ -3,15 +3,18 @@ from difftn.studies import ising as ising_study
 
 ISING = config["ising"]
 # Checks the JSON schema cannot express; stop before any job with the field named.
-for i, r in enumerate(ISING["beta"]):
-    if r["start"] > r["stop"]:
-        raise ValueError(
-            f"config field ising.beta[{i}]: start ({r['start']}) must not exceed stop ({r['stop']})"
-        )
-    if r["num"] > 1 and r["start"] == r["stop"]:
-        raise ValueError(
-            f"config field ising.beta[{i}]: start == stop needs num == 1, got num = {r['num']}"
-        )
+check_config(
+    [
+        (f"ising.beta[{i}]", f"start ({r['start']}) must not exceed stop ({r['stop']})")
+        for i, r in enumerate(ISING["beta"])
+        if r["start"] > r["stop"]
+    ]
+    + [
+        (f"ising.beta[{i}]", f"start == stop needs num == 1, got num = {r['num']}")
+        for i, r in enumerate(ISING["beta"])
+        if r["num"] > 1 and r["start"] == r["stop"]
+    ]
+)
 
 BETAS = ising_study.beta_grid(ISING["beta"], BETA_DECIMALS)
 ISING_BETA_NAMES = [ising_study.format_beta(b, BETA_DECIMALS) for b in BETAS]
@@ -115,7 +118,7 @@ rule ising_figure:
         caption=report_caption(
             "Energy (a) and specific heat (b) per site of the 2D Ising model, from the first and "
             "second derivative of ln Z computed by reverse-mode automatic differentiation through "
-            f"TRG (cutoff {ISING['chi']}, {ISING['steps']} steps), over Onsager's exact curves; "
+            f"TRG (cutoff {', '.join(map(str, ISING['chi']))}, {ISING['steps']} steps), over Onsager's exact curves; "
             "(c) deviation from exact. Dotted: beta_c."
         ),
     script:

@@ -9,17 +9,14 @@ from difftn.studies import j1j2 as j1j2_study
 
 J1J2 = config["j1j2"]
 # Checks the JSON schema cannot express; stop before any job with the field named.
-for key in ("chi", "measure_chi"):
-    if len(J1J2[key]) != len(J1J2["D"]):
-        raise ValueError(
-            f"config field j1j2.{key}: needs one entry per D ({len(J1J2['D'])}), got {len(J1J2[key])}"
-        )
+check_config(per_D_length_problems("j1j2"))
 J1J2_POINTS = {}  # path form of each J2 -> its config value
 for i, J2 in enumerate(J1J2["J2"]):
     try:
         J1J2_POINTS[j1j2_study.format_J2(J2)] = J2
     except ValueError as err:
         raise ValueError(f"config field j1j2.J2[{i}]: {err}") from None
+del i, J2  # the rule files share one namespace: no loop variable is left in it
 
 J1J2_CHI = dict(zip(J1J2["D"], J1J2["chi"]))
 # the chi of each D's measurements: its optimization chi, and measure_chi unless that is 0

@@ -11,19 +11,27 @@ from difftn.studies import ppeps as ppeps_study
 PPEPS = config["ppeps"]
 PPEPS_DATA = [name for name in ppeps_study.DATASETS if PPEPS[name]["D"]]
 PPEPS_SOURCE = source_hash(*ppeps_study.MODULES)
-PPEPS_BORN = config[
-    "born"
-]  # the Born machine it is compared with (read here: no include order)
+# the Born machine it is compared with
+PPEPS_BORN = config["born"]
 # The positive PEPS is compared with the Born machine on the same data: same settings.
-for data in PPEPS_DATA:
-    if not PPEPS_BORN[data]["max_bond"]:
-        continue
-    for key, value in PPEPS_BORN[data].items():
-        if key in PPEPS[data] and key != "train" and PPEPS[data][key] != value:
-            raise ValueError(
-                f"config field ppeps.{data}.{key}: must equal born.{data}.{key} ({value}), the Born "
-                f"machine it is compared with, got {PPEPS[data][key]}"
-            )
+check_config(
+    [
+        (
+            f"ppeps.{data}.{key}",
+            f"must equal born.{data}.{key} ({value}), the Born machine it is compared with, "
+            f"got {PPEPS[data][key]}",
+        )
+        for data in PPEPS_DATA
+        if PPEPS_BORN[data]["max_bond"]
+        for key, value in PPEPS_BORN[data].items()
+        if key in PPEPS[data] and key != "train" and PPEPS[data][key] != value
+    ]
+)
+# samples of the largest D at the largest chi of each data set (its sample figure)
+PPEPS_FIGURE_SAMPLES = {
+    data: f"results/ppeps/{data}/D{max(PPEPS[data]['D'])}_chi{max(PPEPS[data]['chi'])}/samples.nc"
+    for data in PPEPS_DATA
+}
 
 register_study(
     # tables and sample figures of each data set with a D list; NLL figure
@@ -42,16 +50,18 @@ register_study(
             else []
         ),
     ],
+    # per data set: each (D, chi)'s training, then the sampling of the largest
     benchmarks=[
-        f"results/benchmarks/ppeps/{data}/D{D}_chi{chi}/{name}.tsv"
+        path
         for data in PPEPS_DATA
-        for D, chi, name in [
-            *(
-                (D, chi, "train")
-                for D in PPEPS[data]["D"]
-                for chi in PPEPS[data]["chi"]
+        for path in [
+            *expand(
+                "results/benchmarks/ppeps/{data}/D{D}_chi{chi}/train.tsv",
+                data=data,
+                D=PPEPS[data]["D"],
+                chi=PPEPS[data]["chi"],
             ),
-            (max(PPEPS[data]["D"]), max(PPEPS[data]["chi"]), "sample"),
+            f"results/benchmarks/ppeps/{data}/D{max(PPEPS[data]['D'])}_chi{max(PPEPS[data]['chi'])}/sample.tsv",
         ]
     ],
 )
@@ -75,7 +85,8 @@ rule ppeps_train:
         # A data set's settings, chi and training options at bond D; the resumable state
         # beside the model, its name a hash of the options and the library source, so that a
         # killed job resumes its own state and a job with other settings or code starts
-        # afresh (train refuses a state of other options).
+        # afresh (train refuses a state of other options, but would resume one of other data
+        # settings or code).
         options=lambda wildcards: hashed_checkpoint(
             {**data_train_options("ppeps", wildcards, "D"), "chi": int(wildcards.chi)},
             f"results/ppeps/{wildcards.data}/D{wildcards.D}_chi{wildcards.chi}/state",
@@ -188,14 +199,7 @@ rule ppeps_nll_figure:
 
 rule ppeps_samples_figure:
     input:
-        # samples of the largest D at the largest chi of the data set
-        checked(
-            lambda wildcards: "results/ppeps/{data}/D{D}_chi{chi}/samples.nc".format(
-                data=wildcards.data,
-                D=max(PPEPS[wildcards.data]["D"]),
-                chi=max(PPEPS[wildcards.data]["chi"]),
-            )
-        ),
+        checked(lambda wildcards: PPEPS_FIGURE_SAMPLES[wildcards.data]),
     output:
         png=report(
             "results/figures/ppeps_samples_{data}.png",

@@ -26,6 +26,14 @@ if DESIGN["low"] > DESIGN["high"]:
 
 # the options every spin-glass point and exact reference shares
 SG_OPTIONS = {k: SG[k] for k in ("coupling_std", "field_std", "device", "dtype")}
+# MB for a boundary-MPS point: the backward keeps 2 L^2 SVDs of (4 chi) x (2 chi), ~200 chi^2
+# bytes each at full rank (an upper bound: measured 0.49 GB at L = 32, chi = 128, whose ranks
+# stay below 64)
+SG_MEM_MB = {
+    (L, chi): 1000 + L * L * min(chi, 2 ** (L // 2)) ** 2 // 2500
+    for L in SG["L"]
+    for chi in SG["chi"]
+}
 # every point file and the exact reference of every L <= exact_max_L
 SG_FILES = expand(
     "results/spinglass/L{L}_seed{seed}/chi{chi}.nc",
@@ -84,13 +92,7 @@ rule spinglass_point:
         "../../envs/difftn.yaml"
     threads: SG["threads"]
     resources:
-        # MB for a boundary-MPS point: the backward keeps 2 L^2 SVDs of (4 chi) x (2 chi),
-        # ~200 chi^2 bytes each at full rank (an upper bound: measured 0.49 GB at L = 32,
-        # chi = 128, whose ranks stay below 64)
-        mem_mb=lambda wildcards: 1000
-        + int(wildcards.L) ** 2
-        * min(int(wildcards.chi), 2 ** (int(wildcards.L) // 2)) ** 2
-        // 2500,
+        mem_mb=lambda wildcards: SG_MEM_MB[int(wildcards.L), int(wildcards.chi)],
         runtime=60,
     params:
         stage="spinglass point",
