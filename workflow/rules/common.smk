@@ -197,10 +197,10 @@ def benchmark_records(results):
 BETA_DECIMALS = config["ising"]["decimals"]
 
 
-def json_hash(value):
-    """A short hash of a JSON-able value (dict keys sorted), recorded in results as config_hash."""
+def json_hash(value, digits=16):
+    """A short hash of a JSON-able value (dict keys sorted), e.g. a result's config_hash."""
     text = json.dumps(value, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(text.encode()).hexdigest()[:digits]
 
 
 def config_hash(section):
@@ -232,6 +232,16 @@ def check_config(problems):
     if problems:
         lines = [f"config field {field}: {what}" for field, what in problems]
         raise ValueError("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+def per_D_measure_chis(name):
+    """The chi of each D's measurements in an iPEPS section: its optimization chi, and its
+    measure_chi unless that is 0."""
+    section = config[name]
+    return {
+        D: [chi] + ([mchi] if mchi else [])
+        for D, chi, mchi in zip(section["D"], section["chi"], section["measure_chi"])
+    }
 
 
 def per_D_length_problems(name):
@@ -298,8 +308,7 @@ def hashed_checkpoint(options, stem, source):
     """``options`` plus ``checkpoint``: ``<stem>-<hash>.pt``, the hash of the options, the library
     source and the file format, so that a resumable state is only ever resumed by its own job.
     """
-    key = json.dumps([options, source, FORMAT_VERSION], sort_keys=True)
-    tag = hashlib.sha256(key.encode()).hexdigest()[:12]
+    tag = json_hash([options, source, FORMAT_VERSION], digits=12)
     return {**options, "checkpoint": f"{stem}-{tag}.pt"}
 
 

@@ -15,11 +15,7 @@ if HEIS.get("optimizer") == "newton" and HEIS["ctmrg"]["grad_mode"] == "fixed_po
 
 HEIS_CHI = dict(zip(HEIS["D"], HEIS["chi"]))
 HEIS_DIR = {D: f"results/heisenberg/D{D}_chi{chi}" for D, chi in HEIS_CHI.items()}
-# the chi of each D's measurements: its optimization chi, and measure_chi unless that is 0
-HEIS_MEASURE_CHIS = {
-    D: [HEIS_CHI[D]] + ([mchi] if mchi else [])
-    for D, mchi in zip(HEIS["D"], HEIS["measure_chi"])
-}
+HEIS_MEASURE_CHIS = per_D_measure_chis("heisenberg")
 # The start of each D's optimization: {} (random) or {"init": file}. chain: the previous D's
 # state of this study; published: the packaged published state at D - 1 where the package has
 # it (D - 1 = 2..5), else the previous D's state as for chain; random: nothing.

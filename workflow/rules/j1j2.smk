@@ -19,11 +19,7 @@ for i, J2 in enumerate(J1J2["J2"]):
 del i, J2  # the rule files share one namespace: no loop variable is left in it
 
 J1J2_CHI = dict(zip(J1J2["D"], J1J2["chi"]))
-# the chi of each D's measurements: its optimization chi, and measure_chi unless that is 0
-J1J2_MEASURE_CHIS = {
-    D: [J1J2_CHI[D]] + ([mchi] if mchi else [])
-    for D, mchi in zip(J1J2["D"], J1J2["measure_chi"])
-}
+J1J2_MEASURE_CHIS = per_D_measure_chis("j1j2")
 # result folder of each (J2 in its path form, D)
 J1J2_DIR = {
     (J2, D): f"results/j1j2/J2_{J2}/D{D}_chi{J1J2_CHI[D]}"

@@ -93,7 +93,7 @@ rule ppeps_train:
             PPEPS_SOURCE,
         ),
         format_version=FORMAT_VERSION,
-        source_hash=source_hash(*ppeps_study.MODULES),
+        source_hash=PPEPS_SOURCE,
     script:
         "../scripts/stage.py"
 
@@ -117,7 +117,7 @@ rule ppeps_sample:
         stage="ppeps sample",
         options=lambda wildcards: data_sample_options("ppeps", wildcards),
         format_version=FORMAT_VERSION,
-        source_hash=source_hash(*ppeps_study.MODULES),
+        source_hash=PPEPS_SOURCE,
     script:
         "../scripts/stage.py"
 
