@@ -1,8 +1,8 @@
 """Benchmark: Heisenberg C4v iPEPS, cost of energy + gradient and of whole optimizations.
 
 Each configuration runs in a fresh subprocess so that its peak resident memory
-(``resource.getrusage`` in the child, minus the memory after imports) is its
-own; configurations of one invocation share the machine's conditions, so
+(``difftn.infra.runtime.peak_memory_mb`` in the child, minus the memory after
+imports) is its own; configurations of one invocation share the machine's conditions, so
 compare ratios within one run.  Markdown tables on stdout.
 
     python benchmarks/bench_heisenberg.py memory --D 3 --chi 50
@@ -12,7 +12,6 @@ compare ratios within one run.  Markdown tables on stdout.
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -22,7 +21,9 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def _rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from difftn.infra.runtime import peak_memory_mb  # in the child, where SRC is on the path
+
+    return peak_memory_mb()
 
 
 def child_memory(cfg):

@@ -13,7 +13,6 @@ largest chi given.
 import argparse
 import json
 import math
-import resource
 import time
 
 import numpy as np
@@ -23,6 +22,7 @@ from difftn.methods import spinglass_solver as solver
 from difftn.models import tfim
 from difftn.methods import inverse_ising as inv
 from difftn.contract.boundary_mps import BoundaryMPSOptions
+from difftn.infra.runtime import peak_memory_mb
 from difftn.models import spinglass as sg
 from difftn.studies.inverse_ising import sample_generator
 
@@ -60,7 +60,7 @@ def convergence(args):
             start = time.perf_counter()
             r = solver.mps_observables(m, BoundaryMPSOptions(chi=chi))
             results[chi] = (r["lnz"], r["correlations"], r["info"].max_truncation_error, time.perf_counter() - start,
-                            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # fmt: skip
+                            peak_memory_mb())  # fmt: skip
         if reference is None:
             top = max(results)
             reference = results[top][:2]
