@@ -8,10 +8,16 @@ compare ratios within one run.  Markdown tables on stdout.
     python benchmarks/bench_heisenberg.py memory --D 3 --chi 50
     python benchmarks/bench_heisenberg.py optimize --D 2 --chi 30 --max-iter 200
     python benchmarks/bench_heisenberg.py optimize --D 3 --chi 30 --init results/heisenberg/D2_chi30/state.nc
+    python benchmarks/bench_heisenberg.py iterations --D 3 --chi 50 --threads 1 --max-iter 12
+
+``iterations`` times each L-BFGS iteration of ``difftn heisenberg optimize``
+from the random start and counts the energy + gradient evaluations it made
+(issue 11: the first iteration should take no longer than the tenth).
 """
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
@@ -74,6 +80,51 @@ def child_optimize(cfg):
             "stop": state.attrs["stop_reason"], "time_to": reach}  # fmt: skip
 
 
+def child_iterations(cfg):
+    """Wall time and evaluations of each iteration of heisenberg.optimize.
+
+    Two wrappers inside this child only: one records the end of every energy +
+    gradient evaluation, one the clock and the evaluations so far at the end of
+    every iteration (the optimizer's callback, before the state is written).
+    """
+    import torch
+
+    torch.set_num_threads(cfg["threads"])
+    from difftn.studies import heisenberg
+
+    evaluate, minimize = heisenberg.evaluate, heisenberg.minimize
+    ends, unconverged = [], []  # the clock at the end of every evaluation; those whose CTMRG did not converge
+    marks = []  # (clock, evaluations so far, loss) before the optimizer is built and after each iteration
+
+    def counted_evaluate(*args, **kwargs):
+        result = evaluate(*args, **kwargs)
+        ends.append(time.perf_counter())
+        if not result[3].converged:
+            unconverged.append(len(ends))
+        return result
+
+    def timed_minimize(objective, x0, options, *, callback, **kwargs):
+        def timed_callback(iteration, x, loss, grad_max, snap):
+            marks.append((time.perf_counter(), len(ends), loss))
+            callback(iteration, x, loss, grad_max, snap)
+
+        marks.append((time.perf_counter(), 0, None))
+        return minimize(objective, x0, options, callback=timed_callback, **kwargs)
+
+    heisenberg.evaluate, heisenberg.minimize = counted_evaluate, timed_minimize
+    out = Path(cfg["out"])
+    out.unlink(missing_ok=True)
+    heisenberg.optimize(cfg["D"], cfg["chi"], out, seed=cfg["seed"], max_iter=cfg["max_iter"], device="cpu",
+                        save_every=math.inf, progress=False)  # fmt: skip
+    # Iteration 0: building the optimizer and evaluating the start (a cold CTMRG).
+    marks.insert(1, (ends[0], 1, None))
+    rows = [{"iteration": i, "wall_s": t - t_prev, "evaluations": n - n_prev, "energy": loss}
+            for i, ((t_prev, n_prev, _), (t, n, loss)) in enumerate(zip(marks, marks[1:]))]  # fmt: skip
+    for row, (_, n_prev, _), (_, n, _) in zip(rows, marks, marks[1:]):
+        row["unconverged"] = sum(n_prev < k <= n for k in unconverged)
+    return {"rows": rows}
+
+
 def spawn(kind, cfg):
     code = f"import json,sys; sys.path.insert(0, {str(SRC)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r});" \
            f"import bench_heisenberg as b; print(json.dumps(b.child_{kind}(json.loads(sys.argv[1]))))"  # fmt: skip
@@ -85,7 +136,7 @@ def spawn(kind, cfg):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["memory", "optimize"])
+    p.add_argument("what", choices=["memory", "optimize", "iterations"])
     p.add_argument("--D", type=int, default=3)
     p.add_argument("--chi", type=int, default=50)
     p.add_argument("--threads", type=int, default=2)
@@ -111,6 +162,19 @@ def main():
                     continue
                 print(f"| {mode} | {r['ctm_iterations']} | {r['wall_s']:.2f} | {r['peak_mb']:.0f} | "
                       f"{r['above_imports_mb']:.0f} | {r['energy']:.10f} |")  # fmt: skip
+    elif args.what == "iterations":
+        cfg = {"D": args.D, "chi": args.chi, "threads": args.threads, "seed": args.seed, "max_iter": args.max_iter,
+               "out": f"/tmp/bench_heisenberg_iterations_D{args.D}_chi{args.chi}.nc"}  # fmt: skip
+        r = spawn("iterations", cfg)
+        if "error" in r:
+            sys.exit(f"error: {r['error']}")
+        print(f"D={args.D}, chi={args.chi}, seed {args.seed}, {args.threads} threads; random start, L-BFGS\n")
+        print("| iteration | evaluations | CTMRG not converged | wall (s) | energy |")
+        print("|---|---|---|---|---|")
+        for row in r["rows"]:
+            what = "0 (optimizer built, start evaluated)" if row["iteration"] == 0 else row["iteration"]
+            energy = "" if row["energy"] is None else f"{row['energy']:.10f}"
+            print(f"| {what} | {row['evaluations']} | {row['unconverged']} | {row['wall_s']:.2f} | {energy} |")
     else:
         for mode in args.modes:
             cfg = {"D": args.D, "chi": args.chi, "threads": args.threads, "mode": mode, "init": args.init,
