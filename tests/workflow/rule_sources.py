@@ -27,8 +27,6 @@ from pathlib import Path
 
 import difftn.infra.provenance as provenance
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def main(config, workdir, out, modules):
     real_source_hash = provenance.source_hash
@@ -42,14 +40,10 @@ def main(config, workdir, out, modules):
     # The rule files import source_hash from difftn.infra.provenance while they are parsed.
     provenance.source_hash = recording_source_hash
 
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings
+    from snakemake.settings.types import DAGSettings
+    from workflow_api import loaded_workflow
 
-    with SnakemakeApi(OutputSettings()) as api:
-        workflow_api = api.workflow(
-            ResourceSettings(cores=1), ConfigSettings(configfiles=[Path(config)]),
-            snakefile=REPO / "Snakefile", workdir=Path(workdir),
-        )  # fmt: skip
+    with loaded_workflow(config, workdir) as workflow_api:
         rules = {}
         for rule in workflow_api._workflow.rules:
             value = dict(rule.params.items()).get("source_hash")

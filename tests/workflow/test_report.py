@@ -76,15 +76,11 @@ def test_report_holds_figures_tables_captions_and_benchmarks(tiny_run, tmp_path)
 # Builds the tiny config's job graph through Snakemake's API and prints, per job with a
 # caption, whether its caption is among the params Snakemake records to decide reruns.
 _RECORDED_CAPTIONS = """
-import json, sys, tempfile
-from pathlib import Path
-from snakemake.api import SnakemakeApi
-from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings
+import json, sys
+from snakemake.settings.types import DAGSettings
+from workflow_api import loaded_workflow
 
-repo, config = Path(sys.argv[1]), Path(sys.argv[2])
-with SnakemakeApi(OutputSettings()) as api:
-    workflow_api = api.workflow(ResourceSettings(cores=1), ConfigSettings(configfiles=[config]),
-                                snakefile=repo / "Snakefile", workdir=Path(tempfile.mkdtemp()))
+with loaded_workflow(sys.argv[1]) as workflow_api:
     workflow_api.dag(DAGSettings(forceall=True))
     workflow = workflow_api._workflow
     workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True)
@@ -99,7 +95,7 @@ print(json.dumps(recorded))
 
 def test_editing_a_caption_reruns_no_job():
     """Snakemake reruns a job whose recorded params changed; a caption must not be one of them."""
-    run = subprocess.run([sys.executable, "-c", _RECORDED_CAPTIONS, str(REPO), str(TINY_CONFIG)],
+    run = subprocess.run([sys.executable, "-c", _RECORDED_CAPTIONS, str(TINY_CONFIG)], cwd=REPO / "tests/workflow",
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     recorded = json.loads(run.stdout.strip().splitlines()[-1])
