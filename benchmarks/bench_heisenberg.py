@@ -93,10 +93,11 @@ def child_iterations(cfg):
     from difftn.studies import heisenberg
 
     evaluate, minimize = heisenberg.evaluate, heisenberg.minimize
-    ends, unconverged = [], []  # the clock at the end of every evaluation; those whose CTMRG did not converge
+    starts, ends, unconverged = [], [], []  # the clock around every evaluation; those whose CTMRG did not converge
     marks = []  # (clock, evaluations so far, loss) before the optimizer is built and after each iteration
 
     def counted_evaluate(*args, **kwargs):
+        starts.append(time.perf_counter())
         result = evaluate(*args, **kwargs)
         ends.append(time.perf_counter())
         if not result[3].converged:
@@ -116,9 +117,9 @@ def child_iterations(cfg):
     out.unlink(missing_ok=True)
     heisenberg.optimize(cfg["D"], cfg["chi"], out, seed=cfg["seed"], max_iter=cfg["max_iter"], device="cpu",
                         save_every=math.inf, progress=False)  # fmt: skip
-    # Iteration 0: building the optimizer and evaluating the start (a cold CTMRG).
-    marks.insert(1, (ends[0], 1, None))
-    rows = [{"iteration": i, "wall_s": t - t_prev, "evaluations": n - n_prev, "energy": loss}
+    # Before iteration 1: building the optimizer, then evaluating the start (a cold CTMRG).
+    marks[1:1] = [(starts[0], 0, None), (ends[0], 1, None)]
+    rows = [{"iteration": i - 1, "wall_s": t - t_prev, "evaluations": n - n_prev, "energy": loss}
             for i, ((t_prev, n_prev, _), (t, n, loss)) in enumerate(zip(marks, marks[1:]))]  # fmt: skip
     for row, (_, n_prev, _), (_, n, _) in zip(rows, marks, marks[1:]):
         row["unconverged"] = sum(n_prev < k <= n for k in unconverged)
@@ -172,7 +173,7 @@ def main():
         print("| iteration | evaluations | CTMRG not converged | wall (s) | energy |")
         print("|---|---|---|---|---|")
         for row in r["rows"]:
-            what = "0 (optimizer built, start evaluated)" if row["iteration"] == 0 else row["iteration"]
+            what = {-1: "optimizer built", 0: "start evaluated"}.get(row["iteration"], row["iteration"])
             energy = "" if row["energy"] is None else f"{row['energy']:.10f}"
             print(f"| {what} | {row['evaluations']} | {row['unconverged']} | {row['wall_s']:.2f} | {energy} |")
     else:
