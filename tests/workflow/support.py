@@ -1,5 +1,6 @@
 """Shared by the workflow tests: the tiny config and a way to run the workflow."""
 
+import json
 import os
 import subprocess
 import sys
@@ -45,3 +46,12 @@ def job_counts(output: str) -> dict:
             break
     counts.pop("total", None)
     return counts
+
+
+def api_script_json(script: str, config) -> object:
+    """Run SCRIPT (Python that loads the workflow through workflow_api.py) in a process of
+    its own with CONFIG as its argument; the last line it prints, read as JSON."""
+    run = subprocess.run([sys.executable, "-c", script, str(config)], cwd=REPO / "tests/workflow",
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])

@@ -2,13 +2,10 @@
 
 import base64
 import io
-import json
 import re
-import subprocess
-import sys
 
 import pandas as pd
-from support import REPO, TINY, TINY_CONFIG, job_counts, snakemake
+from support import REPO, TINY, TINY_CONFIG, api_script_json, job_counts, snakemake
 
 
 def compute_rules():
@@ -95,9 +92,6 @@ print(json.dumps(recorded))
 
 def test_editing_a_caption_reruns_no_job():
     """Snakemake reruns a job whose recorded params changed; a caption must not be one of them."""
-    run = subprocess.run([sys.executable, "-c", _RECORDED_CAPTIONS, str(TINY_CONFIG)], cwd=REPO / "tests/workflow",
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert run.returncode == 0, run.stderr[-3000:]
-    recorded = json.loads(run.stdout.strip().splitlines()[-1])
+    recorded = api_script_json(_RECORDED_CAPTIONS, TINY_CONFIG)
     assert len(recorded) >= 20, recorded  # every captioned rule of the tiny study
     assert not any(recorded.values()), recorded
