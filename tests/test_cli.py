@@ -136,3 +136,27 @@ def test_ising_correlation_length_command(tmp_path):
     rel = float(ds.correlation_length / ds.correlation_length_exact) - 1
     assert -3e-2 < rel < 0  # from below; measured -2.1e-2 at chi = 16 (tests/test_correlation.py)
     assert float(ds.transfer_eigenvalues[0]) == pytest.approx(1.0, abs=1e-14)
+
+
+def test_the_heap_is_frozen_only_when_the_process_exits(tmp_path):
+    """``main`` skips the shutdown's collections (gc.freeze as an exit handler), and the file it wrote is whole."""
+    import gc
+    import subprocess
+    import sys
+    import textwrap
+
+    out = tmp_path / "point.nc"
+    child = textwrap.dedent(f"""
+        import atexit, gc
+        atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0))  # runs after main's handler
+        from difftn.cli import main
+        assert main(["ising", "point", "--beta", "0.42", "--chi", "4", "--steps", "4", "--threads", "1",
+                     "--out", {str(out)!r}]) == 0
+        assert main(["info", {str(out)!r}]) == 0
+        print("frozen while running:", gc.get_freeze_count() > 0)
+    """)
+    run = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "frozen while running: False" in run.stdout and "frozen at exit: True" in run.stdout
+    assert float(read_dataset(out).beta) == 0.42
+    assert gc.get_freeze_count() == 0  # this process (pytest) ran main above and froze nothing
