@@ -5,7 +5,7 @@ import logging
 import pytest
 import torch
 
-from difftn.contract.ctmrg import CTMRGOptions, _match_gauge, ctmrg
+from difftn.contract.ctmrg import CTMRGOptions, _lowest_eigenvectors, _match_gauge, _mixed_rows, ctmrg
 from difftn.contract.fixedpoint import FixedPointError
 from difftn.methods.ipeps import double_layer, identity_boundary, prepare
 from difftn.linalg import gmres, polar
@@ -61,6 +61,49 @@ def test_gauge_matching_resolves_degenerate_corner_spectra():
     assert float((torch.einsum("ax,amb,by->xmy", U, E1, U) - E).abs().max()) < 5e-14  # measured 6e-15
     assert mismatch == max(float((U.mT @ C1 @ U - C).abs().max()),
                            float((torch.einsum("ax,amb,by->xmy", U, E1, U) - E).abs().max()))  # fmt: skip
+
+
+def test_gauge_matching_with_a_cluster_of_small_distinct_eigenvalues():
+    # Four eigenvalues near 1e-7 of the largest lie closer than the clustering
+    # tolerance (1e-6) and form one group of 16 unknowns, which the eigenvalue
+    # conditions pin to the signs; the case of a random D = 3 start at chi = 50 (30 of them).
+    gen = torch.Generator().manual_seed(3)
+    chi, d = 9, 4
+    C = torch.diag(torch.tensor([1.0, 0.6, 0.6, 0.25, 1.0e-7, 1.3e-7, 1.7e-7, 2.2e-7, 0.1], dtype=torch.float64))
+    E = torch.randn(chi, d, chi, generator=gen, dtype=torch.float64)
+    E = E + E.permute(2, 1, 0)
+    Q = torch.linalg.qr(torch.randn(chi, chi, generator=gen, dtype=torch.float64))[0]
+    C1, E1 = Q.mT @ C @ Q, torch.einsum("ax,amb,by->xmy", Q, E, Q)
+    U, mismatch = _match_gauge(C1, E1, C, E)
+    assert mismatch < 1e-13  # measured 7e-15
+    assert float((U.mT @ U - torch.eye(chi, dtype=torch.float64)).abs().max()) < 1e-13
+
+
+def test_normal_matrix_rows_and_lowest_eigenvectors_match_their_definitions():
+    """``_match_gauge``'s block-wise sum_m A1[m, k_u, k_v] A0[m, l_u, l_v] and its partial eigensolver."""
+    import numpy as np
+
+    gen = torch.Generator().manual_seed(4)
+    chi, d = 10, 3
+    groups = np.split(np.arange(chi), [1, 4, 5, 6])  # sizes 1, 3, 1, 1, 4
+    ks = torch.as_tensor(np.concatenate([np.repeat(g, len(g)) for g in groups]))
+    ls = torch.as_tensor(np.concatenate([np.tile(g, len(g)) for g in groups]))
+    A1, A0 = (torch.randn(d, chi, chi, generator=gen, dtype=torch.float64) for _ in range(2))
+    mixed = _mixed_rows(A1, A0, groups, ks, ls)
+    n = ks.shape[0]
+    assert n == 1 + 9 + 1 + 1 + 16
+    expected = torch.tensor([[float((A1[:, ks[u], ks[v]] * A0[:, ls[u], ls[v]]).sum()) for v in range(n)]
+                             for u in range(n)], dtype=torch.float64)  # fmt: skip
+    assert float((mixed - expected).abs().max()) < 1e-13
+
+    X = torch.randn(n, n, generator=gen, dtype=torch.float64)
+    N = X @ X.mT
+    values, vectors = torch.linalg.eigh(N)
+    lowest = _lowest_eigenvectors(N, 2)  # rows, the lowest last
+    for row, column in ((1, 0), (0, 1)):
+        v, w = lowest[row], vectors[:, column]
+        assert float((v - torch.sign(v @ w) * w).abs().max()) < 1e-10
+        assert float((N @ v - values[column] * v).abs().max()) < 1e-10 * float(values[-1])
 
 
 def _random_T():

