@@ -38,6 +38,10 @@ OURS_LINE = re.compile(r"^iteration (\d+): loss (\S+),")
 PEER_LINE = re.compile(r"^(?:LS )?(\d+), (-?\d[\d.eE+-]*)")  # "[LS ]epoch, energy, observables..."
 
 
+def peer_script(checkout):
+    return Path(checkout) / "examples" / "j1j2" / "optim_j1j2_c4v.py"
+
+
 def one_thread_env():
     env = dict(os.environ)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -51,14 +55,12 @@ class Run:
 
     def __init__(self, name, argv, cwd, pattern):
         self.name, self.pattern, self.points = name, pattern, []  # points: (seconds, iteration, energy)
+        self.wall_s, self.end, self.tail = None, None, []  # before the reader thread, which sets end
         self.start = time.perf_counter()
         self.process = subprocess.Popen(argv, cwd=cwd, env=one_thread_env(), stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)  # fmt: skip
-        self.tail = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
-        self.wall_s = None
-        self.end = None
 
     def _read(self):
         for line in self.process.stdout:
@@ -90,8 +92,7 @@ class Run:
 def commands(args, workdir):
     ours = [sys.executable, "-m", "difftn.cli", "heisenberg", "optimize", "--D", str(args.D), "--chi", str(args.chi),
             "--seed", str(args.seed), "--max-iter", str(MAX_ITER), "--threads", "1", "--out", str(workdir / "difftn.nc")]  # fmt: skip
-    script = Path(args.peps_torch) / "examples" / "j1j2" / "optim_j1j2_c4v.py"
-    peer = [args.peps_torch_python, str(script), "--bond_dim", str(args.D), "--chi", str(args.chi),
+    peer = [args.peps_torch_python, str(peer_script(args.peps_torch)), "--bond_dim", str(args.D), "--chi", str(args.chi),
             "--seed", str(args.seed), "--opt_max_iter", str(MAX_ITER), "--omp_cores", "1",
             "--out_prefix", str(workdir / "peps_torch")]  # fmt: skip
     return ours, peer
@@ -118,8 +119,8 @@ def main():
     parser.add_argument("--targets", type=float, nargs="*", default=[], help="energies: report the time to each")
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
-    if not (Path(args.peps_torch) / "examples" / "j1j2" / "optim_j1j2_c4v.py").is_file():
-        parser.error(f"--peps-torch {args.peps_torch}: no examples/j1j2/optim_j1j2_c4v.py there")
+    if not peer_script(args.peps_torch).is_file():
+        parser.error(f"--peps-torch {args.peps_torch}: no {peer_script('.')} there")
 
     header = ["program", "wall s", "s to last iteration", "iterations", "last energy"] + [f"s to {t}" for t in args.targets]
     print(f"D = {args.D}, chi = {args.chi}, seed {args.seed}, budget {args.budget or 'none'} s; "
