@@ -5,28 +5,22 @@ Newton with Steihaug-CG on Hessian-vector products, ``NewtonOptions``) keeps
 the same conventions (callback, snapshot, resume, no accepted loss rise) and
 is described in its docstring.
 
-Wraps ``torch.optim.LBFGS`` (Nocedal & Wright, Numerical Optimization,
-Alg. 7.4/7.5) with the strong-Wolfe line search (``line_search_fn=
-"strong_wolfe"``), one L-BFGS iteration per ``step`` call, so that the
+The iteration itself (two-loop direction, strong-Wolfe line search) is
+``methods.lbfgs``; this driver runs it one iteration at a time, so that the
 complete optimizer state (curvature pairs, last direction and step, the last
 evaluation) can be handed to a callback after every iteration and restored
 later: a resumed run repeats the uninterrupted one operation by operation.
 
-The objective is evaluated through a cache keyed on the parameters, so the
-evaluation at the accepted point of the line search is reused by the next
-iteration instead of recomputed.
+The line search returns the loss and gradient of the point it accepts, so that
+point is not evaluated again: an objective that is not a pure function of the
+parameters (e.g. one warm-started from its previous evaluation) could give
+another value there.
 
-An iteration never raises the loss.  torch's strong-Wolfe search returns its
-lowest trial point, which is the start point (step 0) when no trial lies
-below it; and an objective that is not a pure function of the parameters
-(e.g. one warm-started from its previous evaluation) can give a different
-value when the accepted point is evaluated again.  So every iteration is
-checked: if it made no step, or its loss lies above the start loss by more
-than ``max(tolerance_change, 1e-12 |loss|)`` (above rounding), the start
-point and its evaluation are restored and the curvature history is dropped,
-so that the next iteration is a steepest-descent restart.  If a
-steepest-descent iteration fails in the same way, ``minimize`` stops with
-``"line search failed"``.
+An iteration never raises the loss: the line search accepts a point of
+sufficient decrease, else its lowest trial below the start, else no step.  An
+iteration without a step fails: the curvature history is dropped, so that the
+next iteration is a steepest-descent restart.  If a steepest-descent iteration
+fails, ``minimize`` stops with ``"line search failed"``.
 """
 
 import logging
@@ -38,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .hessian import hessian_operator
+from .lbfgs import lbfgs_iteration
 
 __all__ = ["LINE_SEARCH", "LBFGSOptions", "minimize", "NewtonOptions", "steihaug_cg", "minimize_newton"]
 
@@ -59,6 +54,10 @@ class LBFGSOptions:
         Number of stored curvature pairs.
     lr : float
         Initial step length tried by the line search (1 is natural for L-BFGS).
+    first_step : float or None
+        First trial step of a steepest-descent iteration (the first one, and
+        any restart), as the norm of the step relative to the norm of the
+        parameters; None: ``lr * min(1, 1 / |gradient|_1)`` (torch.optim's rule).
     max_evals_per_iter : int
         Cap on objective evaluations in one line search.
     tolerance_grad : float
@@ -70,6 +69,7 @@ class LBFGSOptions:
     max_iter: int = 100
     history_size: int = 100
     lr: float = 1.0
+    first_step: float | None = None
     max_evals_per_iter: int = 20
     tolerance_grad: float = 1e-8
     tolerance_change: float = 1e-12
@@ -81,19 +81,19 @@ class LBFGSOptions:
         for name in ("lr", "tolerance_grad", "tolerance_change"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"L-BFGS {name} must be > 0, got {getattr(self, name)!r}")
+        if self.first_step is not None and not self.first_step > 0:
+            raise ValueError(f"L-BFGS first_step must be > 0 or None, got {self.first_step!r}")
 
 
 _SCALARS = ("func_evals", "n_iter", "t", "H_diag", "prev_loss")
 
 
-def _snapshot(opt, cache) -> dict:
+def _snapshot(state, cache) -> dict:
     """Optimizer state and last evaluation as numpy arrays (float64) and floats.
 
-    Copies: the optimizer updates some of its tensors in place (prev_flat_grad),
-    and a caller may keep the snapshot to write it later.
+    Copies: a caller may keep the snapshot to write it later.
     """
     array = lambda t: t.detach().cpu().numpy().copy()  # noqa: E731
-    state = opt.state[opt._params[0]]
     snap = {"cache_x": array(cache["x"].reshape(-1)), "cache_grad": array(cache["grad"].reshape(-1)),
             "cache_loss": float(cache["loss"])}  # fmt: skip
     if "d" not in state:
@@ -110,13 +110,12 @@ def _snapshot(opt, cache) -> dict:
     return snap
 
 
-def _restore(opt, cache, snap, like: torch.Tensor):
+def _restore(state, cache, snap, like: torch.Tensor):
     tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=like.dtype, device=like.device)  # noqa: E731
     cache.update(x=tensor(snap["cache_x"]).reshape(like.shape), grad=tensor(snap["cache_grad"]).reshape(like.shape),
-                 loss=tensor(snap["cache_loss"]))  # fmt: skip
+                 loss=float(snap["cache_loss"]))  # fmt: skip
     if "d" not in snap:
         return
-    state = opt.state[opt._params[0]]
     state["func_evals"] = int(snap["func_evals"])
     state["n_iter"] = int(snap["n_iter"])
     state["t"] = float(snap["t"])
@@ -161,73 +160,59 @@ def minimize(objective, x0: torch.Tensor, options: LBFGSOptions, *, start_iterat
 
     Notes
     -----
-    A failed iteration (no step, or a loss rise above rounding; see the module
-    docstring) still counts as an iteration and is reported to ``callback``
-    with the restored start point, its loss and gradient, and the reset
-    optimizer state (the snapshot holds no curvature history).
+    A failed iteration (no step; see the module docstring) still counts as an
+    iteration and is reported to ``callback`` with the start point, its loss
+    and gradient, and the reset optimizer state (the snapshot holds no
+    curvature history).
     """
-    x = x0.detach().clone().requires_grad_()
-    opt = torch.optim.LBFGS(
-        [x],
-        lr=options.lr,
-        max_iter=1,
-        max_eval=options.max_evals_per_iter,
-        history_size=options.history_size,
-        tolerance_grad=options.tolerance_grad,
-        tolerance_change=options.tolerance_change,
-        line_search_fn=LINE_SEARCH,
-    )
-    cache = {}
+    shape = x0.shape
+    cache = {}  # the last evaluation: x, grad (shaped like x0), loss (float)
 
-    def closure():
-        opt.zero_grad()
-        if cache and torch.equal(cache["x"], x.detach()):
-            x.grad = cache["grad"].clone()
-            return cache["loss"]
+    def evaluate(flat_x):
+        x = flat_x.detach().reshape(shape)
+        if cache and torch.equal(cache["x"], x):
+            return cache["loss"], cache["grad"].reshape(-1)
+        x = x.clone().requires_grad_()
         loss = objective(x)
-        loss.backward()
-        if not (math.isfinite(float(loss.detach())) and torch.isfinite(x.grad).all()):
-            raise FloatingPointError(f"objective or gradient not finite at loss={float(loss)}")
-        cache.update(x=x.detach().clone(), grad=x.grad.detach().clone(), loss=loss.detach())
-        return loss
+        (grad,) = torch.autograd.grad(loss, x)
+        loss = float(loss.detach())
+        if not (math.isfinite(loss) and torch.isfinite(grad).all()):
+            raise FloatingPointError(f"objective or gradient not finite at loss={loss}")
+        cache.update(x=x.detach(), grad=grad.detach(), loss=loss)
+        return loss, grad.reshape(-1)
 
+    state = {}
     if snapshot is not None:
-        _restore(opt, cache, snapshot, x)
-    loss = float(closure().detach())
+        _restore(state, cache, snapshot, x0)
+        x = cache["x"].reshape(-1).clone()
+    else:
+        x = x0.detach().reshape(-1).clone()
+    loss, grad = evaluate(x)
     previous = math.inf if snapshot is None else float(snapshot["cache_loss"])
     bar = tqdm(total=options.max_iter, initial=start_iteration, disable=not progress, desc="L-BFGS", unit="it")
     stop = "max_iter"
-    state = opt.state[opt._params[0]]
     for iteration in range(start_iteration + 1, options.max_iter + 1):
-        start = {key: value.clone() for key, value in cache.items()}  # evaluation at the current point
-        steepest = "d" not in state  # no curvature history: torch takes a steepest-descent step
-        opt.step(closure)
-        moved = not torch.equal(x.detach(), start["x"])
-        # Cached unless the line search ended elsewhere; not re-evaluated when no step was taken.
-        loss = float(closure().detach()) if moved else float(start["loss"])
-        start_loss = float(start["loss"])
-        # torch takes no step either at a point that already meets tolerance_grad (the "gradient" stop below).
-        converged = float(start["grad"].abs().max()) <= options.tolerance_grad
-        rise = loss - start_loss  # a rise above rounding fails, not one at the 1e-16 level
-        failed = not converged and (not moved or rise > max(options.tolerance_change, 1e-12 * abs(start_loss)))
+        start_x = x
+        steepest = "d" not in state  # no curvature history: a steepest-descent step
+        converged = float(grad.abs().max()) <= options.tolerance_grad  # no step at a point that meets it
+        if not converged:
+            x, loss, grad = lbfgs_iteration(evaluate, x, loss, grad, state, history_size=options.history_size,
+                                            lr=options.lr, first_step=options.first_step,
+                                            max_evals=options.max_evals_per_iter,
+                                            tolerance_change=options.tolerance_change)  # fmt: skip
+        failed = not converged and x is start_x  # no step: no trial below the start
         if failed:
-            log.warning("iteration %d: %s (loss %.12f -> %.12f); %s", iteration,
-                        "line search took no step" if not moved else "line search raised the loss",
-                        start_loss, loss, "stopping" if steepest else
-                        "restored the start point, dropped the curvature history (steepest-descent restart)")  # fmt: skip
-            with torch.no_grad():
-                x.copy_(start["x"])
-            x.grad = start["grad"].clone()
-            cache.clear()
-            cache.update(start)
+            log.warning("iteration %d: line search took no step (loss %.12f); %s", iteration, loss,
+                        "stopping" if steepest else "dropped the curvature history (steepest-descent restart)")
             state.clear()
-            loss = start_loss
-        grad_max = float(x.grad.abs().max())
+        # The snapshot's evaluation is the current point's, whatever the line search evaluated last.
+        cache.update(x=x.reshape(shape), grad=grad.reshape(shape), loss=loss)
+        grad_max = float(grad.abs().max())
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.10f}", grad=f"{grad_max:.1e}")
         log.info("iteration %d: loss %.12f, max|grad| %.3e", iteration, loss, grad_max)
         if callback is not None:
-            callback(iteration, x.detach(), loss, grad_max, _snapshot(opt, cache))
+            callback(iteration, x.reshape(shape), loss, grad_max, _snapshot(state, cache))
         if failed:
             if steepest:
                 stop = "line search failed"
@@ -241,7 +226,7 @@ def minimize(objective, x0: torch.Tensor, options: LBFGSOptions, *, start_iterat
             break
         previous = loss
     bar.close()
-    return x.detach(), stop
+    return x.reshape(shape).detach(), stop
 
 
 # --------------------------------------------------------------------------

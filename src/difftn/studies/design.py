@@ -30,6 +30,7 @@ MODULES = (
     "difftn.linalg.svd",
     "difftn.linalg.eigh",
     "difftn.linalg.broadening",
+    "difftn.methods.lbfgs",
     "difftn.methods.optimize",
     "difftn.methods.hessian",
     "difftn.models.tfim",

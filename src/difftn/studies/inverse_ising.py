@@ -43,6 +43,7 @@ MODULES = (
     "difftn.contract.boundary_mps",
     "difftn.models.spinglass",
     "difftn.methods.spinglass_solver",
+    "difftn.methods.lbfgs",
     "difftn.methods.optimize",
     "difftn.methods.hessian",
     "difftn.methods.inverse_ising",
