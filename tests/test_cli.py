@@ -160,3 +160,28 @@ def test_the_heap_is_frozen_only_when_the_process_exits(tmp_path):
     assert "frozen while running: False" in run.stdout and "frozen at exit: True" in run.stdout
     assert float(read_dataset(out).beta) == 0.42
     assert gc.get_freeze_count() == 0  # this process (pytest) ran main above and froze nothing
+
+
+def test_a_small_heisenberg_optimization_does_not_import_torch_dynamo(tmp_path):
+    """torch._dynamo costs 1.0-1.4 s to import: a fifth of a whole D = 2, chi = 30 run.
+
+    torch.optim's optimizers and torch.utils.checkpoint import it on first use;
+    difftn's L-BFGS is its own (methods.lbfgs), and the fixed-point mode's
+    fallback at D = 2 (no element-wise fixed point at the random start) is an
+    unrolled run.  Measured on an AMD EPYC: the first evaluation here falls back
+    (its corner spectrum ends at rounding level), so both paths are covered there.
+    """
+    import subprocess
+    import sys
+    import textwrap
+
+    child = textwrap.dedent(f"""
+        import sys
+        from difftn.cli import main
+        assert main(["heisenberg", "optimize", "--D", "2", "--chi", "30", "--max-iter", "2", "--threads", "1",
+                     "--out", {str(tmp_path / "d2.nc")!r}]) == 0
+        print("dynamo imported:", "torch._dynamo" in sys.modules)
+    """)
+    run = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "dynamo imported: False" in run.stdout

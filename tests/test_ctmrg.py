@@ -115,7 +115,7 @@ def test_gradient_from_a_warm_environment_equals_the_one_from_a_fresh_start(rand
     steps from the converged environment they were handed: 3e-4 off on a
     gradient of 0.12 here (D = 2, chi = 8; 1.3e-4 where |grad| = 2e-8 at the
     published D = 2 state, chi = 16).  fp_mismatch = 1e-30 cannot be reached,
-    which forces the fixed-point mode's fallback to a checkpointed run.
+    which forces the fixed-point mode's fallback to an unrolled run.
     """
     h = bond_hamiltonian()
     options = CTMRGOptions(chi=8, tol=1e-12, max_iter=500)
@@ -125,7 +125,7 @@ def test_gradient_from_a_warm_environment_equals_the_one_from_a_fresh_start(rand
         A = random_D2.clone().requires_grad_()
         e, _, _, info = evaluate(A, h, dataclasses.replace(options, grad_mode=mode, fp_mismatch=fp_mismatch), env=start)
         assert info.converged
-        assert info.grad_mode == (mode if fp_mismatch > 1e-20 else "checkpoint")
+        assert info.grad_mode == (mode if fp_mismatch > 1e-20 else "unrolled")  # a small graph: no checkpoint
         (grads[start is None],) = torch.autograd.grad(e, A)
     # measured: 0 (unrolled, checkpoint, fallback), 1.4e-11 (fixed point)
     assert float((grads[False] - grads[True]).norm() / grads[True].norm()) < 1e-10

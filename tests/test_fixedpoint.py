@@ -1,10 +1,12 @@
 """Fixed-point backward machinery: GMRES, polar factor, gauge matching, failure paths."""
 
+import dataclasses
 import logging
 
 import pytest
 import torch
 
+from difftn.contract import ctmrg as ctmrg_module
 from difftn.contract.ctmrg import CTMRGOptions, _lowest_eigenvectors, _match_gauge, _mixed_rows, ctmrg
 from difftn.contract.fixedpoint import FixedPointError
 from difftn.methods.ipeps import double_layer, identity_boundary, prepare
@@ -118,13 +120,45 @@ def test_unreachable_adjoint_tolerance_raises():
         torch.autograd.grad(torch.einsum("ab,ab->", C, C) + E.sum(), T)
 
 
-def test_unconverged_fixed_point_mode_falls_back_to_checkpoint_and_says_so(caplog):
+@pytest.mark.parametrize("budget, fallback", [(ctmrg_module.UNROLLED_FALLBACK_BYTES, "unrolled"), (0, "checkpoint")])
+def test_unconverged_fixed_point_mode_falls_back_and_says_so(caplog, monkeypatch, budget, fallback):
     T = _random_T()
+    monkeypatch.setattr(ctmrg_module, "UNROLLED_FALLBACK_BYTES", budget)
+    options = CTMRGOptions(chi=8, tol=1e-14, max_iter=4)
     with caplog.at_level(logging.WARNING, logger="difftn.contract.ctmrg"):
-        C, E, info = ctmrg(T, CTMRGOptions(chi=8, tol=1e-14, max_iter=4), boundary=identity_boundary(2))
-    assert not info.converged and info.grad_mode == "checkpoint"
+        C, E, info = ctmrg(T, options, boundary=identity_boundary(2))
+    assert not info.converged and info.grad_mode == fallback
     assert "no element-wise fixed point" in caplog.text
     assert C.requires_grad and E.requires_grad
+    # Both fallbacks differentiate the same steps: measured equal bit for bit.
+    g_fallback = torch.autograd.grad(torch.einsum("ab,ab->", C, C) + E.sum(), T)[0]
+    C, E, _ = ctmrg(T, dataclasses.replace(options, grad_mode=fallback), boundary=identity_boundary(2))
+    g_direct = torch.autograd.grad(torch.einsum("ab,ab->", C, C) + E.sum(), T)[0]
+    assert torch.allclose(g_fallback, g_direct, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("D, chi, fallback", [(2, 30, "unrolled"), (3, 20, "unrolled"), (3, 50, "checkpoint"),
+                                              (5, 100, "checkpoint")])  # fmt: skip
+def test_the_fallback_is_unrolled_only_where_its_graph_is_small(D, chi, fallback):
+    T = torch.zeros((D * D,) * 4, dtype=torch.float64)
+    assert ctmrg_module.fallback_mode(T, CTMRGOptions(chi=chi)) == fallback
+
+
+def test_saved_per_step_bounds_what_an_unrolled_step_keeps():
+    # fallback_mode's estimate must not undercount: what autograd saves for an
+    # unrolled run, per step, in (chi D^2)^2-sized tensors (measured 6.7 here).
+    saved = [0]
+
+    def pack(t):
+        saved[0] += t.numel() * t.element_size()
+        return t
+
+    T = _random_T()
+    options = CTMRGOptions(chi=16, tol=1e-300, max_iter=20, grad_mode="unrolled")
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        _, _, info = ctmrg(T, options, boundary=identity_boundary(2))
+    per_step = saved[0] / (info.iterations * (options.chi * T.shape[0]) ** 2 * T.element_size())
+    assert 1 < per_step <= ctmrg_module.SAVED_PER_STEP
 
 
 def test_element_wise_rounds_stop_when_the_target_is_out_of_reach():

@@ -54,7 +54,9 @@ Gradient modes of ``ctmrg`` (``grad_mode``):
                     memory independent of the number of iterations.  Without
                     an element-wise fixed point (|step(x*) - x*| above
                     ``fp_mismatch``, or no convergence) the run falls back to
-                    a ``"checkpoint"`` run from the fresh start and logs a warning;
+                    an ``"unrolled"`` run from the fresh start (a ``"checkpoint"``
+                    one when that graph could be large: ``fallback_mode``) and
+                    logs a warning;
                     an unconverged adjoint raises ``FixedPointError``.
                     First derivatives only: a differentiable backward
                     (``create_graph=True``, Hessian-vector products) raises
@@ -85,6 +87,7 @@ __all__ = [
     "register_layers",
     "ctmrg_step",
     "ctmrg",
+    "fallback_mode",
     "row_density",
     "default_observable",
     "lnz_per_site",
@@ -103,6 +106,15 @@ GRAD_MODES = ("unrolled", "checkpoint", "fixed_point")
 #: Return the heap's free pages to the OS before every checkpointed step (``ctmrg``);
 #: False only to measure what that saves (benchmarks/bench_ctmrg_step.py --no-trim).
 TRIM_CHECKPOINTED_STEPS = True
+#: Without an element-wise fixed point, the "fixed_point" mode differentiates
+#: a run from the fresh start: unrolled when its whole graph fits in this many
+#: bytes even at ``max_iter`` steps, checkpointed otherwise.  Recomputing every
+#: step costs time, and torch.utils.checkpoint imports torch._dynamo on first
+#: use (1.1 s, a quarter of a whole D = 2, chi = 30 optimization).
+UNROLLED_FALLBACK_BYTES = 512 * 2**20
+#: Bound on what autograd saves per unrolled step, in (chi D^2)^2-sized tensors
+#: (measured 6.2-8.0 at D = 2..4, chi = 12..50, the energy estimator included).
+SAVED_PER_STEP = 10
 
 
 class NotConvergedError(RuntimeError):
@@ -852,15 +864,26 @@ def ctmrg(T: torch.Tensor, options: CTMRGOptions = CTMRGOptions(), env=None, bou
             C, E = implicit(gauge_fixed_step, T, (C, E), options, info)
         else:
             # No element-wise fixed point to differentiate at: differentiate a
-            # checkpointed run from the fresh start instead, whose steps to
+            # run from the fresh start instead, whose steps to
             # convergence also converge the adjoint series (~rho^n, as the
             # forward); steps from x* itself would cut that series short.
+            fallback = fallback_mode(T, options)
             log.warning("CTMRG: no element-wise fixed point (|step(x*) - x*| = %.1e > fp_mismatch %.1e after %d "
-                        "iterations); gradient by a checkpointed run from the fresh start instead", mismatch,
-                        options.fp_mismatch, info.iterations)  # fmt: skip
-            C, E, _, info = run(*fresh(), "checkpoint")
-            info.grad_mode = "checkpoint"
+                        "iterations); gradient by %s run from the fresh start instead", mismatch, options.fp_mismatch,
+                        info.iterations, "a checkpointed" if fallback == "checkpoint" else "an unrolled")  # fmt: skip
+            C, E, _, info = run(*fresh(), fallback)
+            info.grad_mode = fallback
     return C, E, info
+
+
+def fallback_mode(T, options) -> str:
+    """Gradient mode of the fixed-point mode's fallback: "unrolled" when its graph is small, else "checkpoint".
+
+    Judged on shapes only (``UNROLLED_FALLBACK_BYTES``, ``SAVED_PER_STEP``).
+    """
+    side = options.chi * T.shape[0]
+    graph_bytes = options.max_iter * SAVED_PER_STEP * side**2 * T.element_size()
+    return "unrolled" if graph_bytes <= UNROLLED_FALLBACK_BYTES else "checkpoint"
 
 
 def _corner_network(C, E, T_center):
