@@ -115,9 +115,10 @@ def child_iterations(cfg):
     heisenberg.evaluate, heisenberg.minimize = counted_evaluate, timed_minimize
     out = Path(cfg["out"])
     out.unlink(missing_ok=True)
-    first_step = {} if cfg["first_step"] is None else {"first_step": cfg["first_step"]}
-    heisenberg.optimize(cfg["D"], cfg["chi"], out, seed=cfg["seed"], max_iter=cfg["max_iter"], device="cpu",
-                        save_every=math.inf, progress=False, **first_step)  # fmt: skip
+    # "torch": torch.optim's rule, min(1, 1 / |g|_1) (LBFGSOptions.first_step = None)
+    first_step = {} if cfg["first_step"] is None else {"first_step": None if cfg["first_step"] == "torch" else float(cfg["first_step"])}
+    heisenberg.optimize(cfg["D"], cfg["chi"], out, init=cfg["init"], seed=cfg["seed"], max_iter=cfg["max_iter"],
+                        device="cpu", save_every=math.inf, progress=False, **first_step)  # fmt: skip
     # Before iteration 1: building the optimizer, then evaluating the start (a cold CTMRG).
     marks[1:1] = [(starts[0], 0, None), (ends[0], 1, None)]
     rows = [{"iteration": i - 1, "wall_s": t - t_prev, "evaluations": n - n_prev, "energy": loss}
@@ -148,8 +149,8 @@ def main():
     p.add_argument("--max-iter", type=int, default=200)
     p.add_argument("--init", default=None)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--first-step", type=float, default=None,
-                   help="iterations: the study's first_step (default: the study's default)")
+    p.add_argument("--first-step", default=None,
+                   help="iterations: the study's first_step, a number or 'torch' (torch.optim's rule; default: the study's)")
     p.add_argument("--thresholds", type=float, nargs="*", default=[-0.6602, -0.660231, -0.6680, -0.66810])
     args = p.parse_args()
 
@@ -168,12 +169,12 @@ def main():
                       f"{r['above_imports_mb']:.0f} | {r['energy']:.10f} |")  # fmt: skip
     elif args.what == "iterations":
         cfg = {"D": args.D, "chi": args.chi, "threads": args.threads, "seed": args.seed, "max_iter": args.max_iter,
-               "first_step": args.first_step, "out": f"/tmp/bench_heisenberg_iterations_D{args.D}_chi{args.chi}.nc"}  # fmt: skip
+               "first_step": args.first_step, "init": args.init, "out": f"/tmp/bench_heisenberg_iterations_D{args.D}_chi{args.chi}.nc"}  # fmt: skip
         r = spawn("iterations", cfg)
         if "error" in r:
             sys.exit(f"error: {r['error']}")
         print(f"D={args.D}, chi={args.chi}, seed {args.seed}, {args.threads} threads, first step "
-              f"{args.first_step or 'default'}; random start, L-BFGS\n")  # fmt: skip
+              f"{args.first_step or 'default'}; {args.init or 'random'} start, L-BFGS\n")  # fmt: skip
         print("| iteration | evaluations | CTMRG not converged | wall (s) | energy |")
         print("|---|---|---|---|---|")
         for row in r["rows"]:

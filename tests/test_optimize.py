@@ -6,7 +6,7 @@ import pytest
 from difftn.cli import main
 from difftn.contract.ctmrg import CTMRGOptions
 from difftn.infra.io import read_dataset
-from difftn.methods.optimize import LBFGSOptions
+from difftn.methods.optimize import LBFGSOptions, minimize
 from difftn.data.reference import QMC_ENERGY, QMC_ENERGY_ERROR
 from difftn.studies import heisenberg
 
@@ -30,10 +30,10 @@ def d2_state(tmp_path_factory):
 def test_d2_reaches_the_best_known_energy(d2_state):
     state = heisenberg.load_state(d2_state)
     energy, m = state.energy.values[-1], state.magnetization.values[-1]
-    # From the non-negative random start L-BFGS stops after 29 iterations (its
-    # line search finds no lower point): E measured 9.5e-14 above the
-    # best-known value, m off by 2.8e-8 (from the earlier signed start: 1.1e-13
-    # and 1e-8 after 35 iterations).
+    # From the non-negative random start L-BFGS stops after 31 iterations (its
+    # line search finds no lower point): E measured 1.3e-14 above the
+    # best-known value, m off by 8.9e-9 (with torch's first step, 29 iterations:
+    # 9.5e-14 and 2.8e-8; from the earlier signed start: 1.1e-13 and 1e-8 after 35).
     assert EXACT_LOWER < energy <= D2_ENERGY + 1e-11
     assert energy == pytest.approx(D2_ENERGY, rel=0, abs=1e-11)
     assert m == pytest.approx(D2_MAGNETIZATION, rel=0, abs=1e-7)
@@ -161,6 +161,22 @@ def test_start_from_smaller_d(d2_state, tmp_path):
     assert energy[-1] - d2_energy <= 5e-5
     assert np.all(energy > EXACT_LOWER)
     assert np.all(np.diff(energy) <= 1e-12)
+
+
+def test_the_first_step_rule_follows_the_start(d2_state, tmp_path, monkeypatch):
+    # FIRST_STEP (|step| = 0.5 |A|) suits a random start; from a padded optimum
+    # it overshot (D = 3, chi = 30 from D = 2: 3 evaluations against torch's 1).
+    first_steps = []
+
+    def spy(objective, x0, options, **kwargs):
+        first_steps.append(options.first_step)
+        return minimize(objective, x0, options, **kwargs)
+
+    monkeypatch.setattr(heisenberg, "minimize", spy)
+    common = dict(**CTM, max_iter=1, device="cpu", progress=False)
+    heisenberg.optimize(2, 8, tmp_path / "random.nc", seed=0, **common)
+    heisenberg.optimize(3, 8, tmp_path / "padded.nc", init=d2_state, **common)
+    assert first_steps == [heisenberg.FIRST_STEP, None]
 
 
 @pytest.mark.parametrize("field, value", [("max_iter", 0), ("history_size", 0), ("tolerance_grad", 0.0)])

@@ -118,6 +118,35 @@ def test_failed_iteration_restarts_with_steepest_descent(poisoned_snapshot, capl
     assert torch.linalg.vector_norm(x) < 1e-5  # measured 2.6e-6
 
 
+def test_a_restart_takes_torch_first_step(poisoned_snapshot):
+    # first_step sizes a run's first iteration only; a restart after a failed
+    # iteration (near a minimum) steps by lr * min(1, 1/|g|_1) |g| as torch does.
+    x0, snap = poisoned_snapshot
+    trials = []
+
+    def objective(x):
+        trials.append(x.detach().clone())
+        return _quadratic(x)
+
+    _run(objective, x0, LBFGSOptions(max_iter=2, first_step=0.1), snapshot=snap)
+    g = torch.tensor(snap["cache_grad"])  # (1, 30); the start itself is cached, not evaluated
+    expected = float(torch.linalg.vector_norm(g) / g.abs().sum())  # 0.968, against 0.1 |x0| = 0.141
+    assert float(torch.linalg.vector_norm(trials[0] - x0)) == pytest.approx(expected, rel=1e-14)
+
+
+def test_the_first_iteration_takes_first_step():
+    trials = []
+
+    def objective(x):
+        trials.append(x.detach().clone())
+        return _quadratic(x)
+
+    x0 = torch.tensor([3.0, 4.0], dtype=torch.float64)
+    _run(objective, x0, LBFGSOptions(max_iter=1, first_step=0.1))
+    assert torch.equal(trials[0], x0)  # the start's evaluation
+    assert float(torch.linalg.vector_norm(trials[1] - x0)) == pytest.approx(0.5, rel=1e-14)
+
+
 def test_resume_after_a_failed_iteration_is_exact(poisoned_snapshot):
     # The reset state (no history) survives a snapshot: resuming after the
     # failed iteration repeats the uninterrupted run bit for bit.

@@ -55,9 +55,10 @@ class LBFGSOptions:
     lr : float
         Initial step length tried by the line search (1 is natural for L-BFGS).
     first_step : float or None
-        First trial step of a steepest-descent iteration (the first one, and
-        any restart), as the norm of the step relative to the norm of the
-        parameters; None: ``lr * min(1, 1 / |gradient|_1)`` (torch.optim's rule).
+        First trial step of a run's first iteration (a steepest-descent one),
+        as the norm of the step relative to the norm of the parameters; None:
+        ``lr * min(1, 1 / |gradient|_1)`` (torch.optim's rule).  A restart
+        after a failed iteration, near a minimum, always takes torch's rule.
     max_evals_per_iter : int
         Cap on objective evaluations in one line search.
     tolerance_grad : float
@@ -197,7 +198,8 @@ def minimize(objective, x0: torch.Tensor, options: LBFGSOptions, *, start_iterat
         converged = float(grad.abs().max()) <= options.tolerance_grad  # no step at a point that meets it
         if not converged:
             x, loss, grad = lbfgs_iteration(evaluate, x, loss, grad, state, history_size=options.history_size,
-                                            lr=options.lr, first_step=options.first_step,
+                                            lr=options.lr,
+                                            first_step=options.first_step if iteration == 1 else None,
                                             max_evals=options.max_evals_per_iter,
                                             tolerance_change=options.tolerance_change)  # fmt: skip
         failed = not converged and x is start_x  # no step: no trial below the start
