@@ -92,6 +92,22 @@ def test_the_first_step_is_relative_to_the_parameters():
     assert state["n_iter"] == 1 and state["func_evals"] == len(trials)
 
 
+def test_a_zero_start_or_gradient_takes_no_division_by_zero():
+    # first_step is relative to |x|: at x = 0 torch's rule sizes the step instead;
+    # a vanishing gradient is no descent direction: no step, no evaluation.
+    def evaluate(y):
+        return float(((y - 1) ** 2).sum()), 2 * (y - 1)
+
+    x = torch.zeros(3, dtype=torch.float64)
+    new_x, loss, _ = lbfgs_iteration(evaluate, x, 3.0, -2 * torch.ones(3, dtype=torch.float64), {}, history_size=5,
+                                     lr=1.0, first_step=0.5, max_evals=20, tolerance_change=1e-12)  # fmt: skip
+    assert loss < 3.0 and torch.all(new_x > 0)
+    state = {}
+    same, loss, _ = lbfgs_iteration(evaluate, x, 0.0, torch.zeros(3, dtype=torch.float64), state, history_size=5,
+                                    lr=1.0, first_step=None, max_evals=20, tolerance_change=1e-12)  # fmt: skip
+    assert same is x and loss == 0.0 and state["t"] == 0.0
+
+
 def test_rosenbrock_minimum_is_reached():
     x, stop = minimize(_rosenbrock, torch.tensor([-1.2, 1.0], dtype=torch.float64),
                        LBFGSOptions(max_iter=100, first_step=0.1), progress=False)  # fmt: skip

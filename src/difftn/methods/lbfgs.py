@@ -156,7 +156,8 @@ def lbfgs_iteration(evaluate, x, loss, grad, state, *, history_size, lr, first_s
         First trial step of an iteration with curvature history.
     first_step : float or None
         First trial step of a steepest-descent iteration, as the step's norm
-        relative to ``|x|``; None: ``lr * min(1, 1 / |grad|_1)`` (torch's rule).
+        relative to ``|x|``; None (or x = 0): ``lr * min(1, 1 / |grad|_1)``
+        (torch's rule).
     max_evals : int
         Cap on evaluations in the line search.
     tolerance_change : float
@@ -171,10 +172,11 @@ def lbfgs_iteration(evaluate, x, loss, grad, state, *, history_size, lr, first_s
         state.update(old_dirs=[], old_stps=[], ro=[], H_diag=torch.ones((), dtype=grad.dtype, device=grad.device),
                      n_iter=0, func_evals=0)  # fmt: skip
         d = -grad
-        if first_step is None:
-            t = lr * min(1.0, 1.0 / float(grad.abs().sum()))
-        else:
-            t = first_step * float(torch.linalg.vector_norm(x)) / float(torch.linalg.vector_norm(d))
+        x_norm, grad_l1 = float(torch.linalg.vector_norm(x)), float(grad.abs().sum())
+        if first_step is not None and x_norm > 0:
+            t = first_step * x_norm / float(torch.linalg.vector_norm(d))
+        else:  # torch's rule; at x = 0 there is no scale to be relative to
+            t = lr * min(1.0, 1.0 / grad_l1) if grad_l1 > 0 else lr
     else:
         y = grad - state["prev_flat_grad"]
         s = state["d"] * state["t"]
