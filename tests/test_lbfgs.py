@@ -102,10 +102,27 @@ def test_a_zero_start_or_gradient_takes_no_division_by_zero():
     new_x, loss, _ = lbfgs_iteration(evaluate, x, 3.0, -2 * torch.ones(3, dtype=torch.float64), {}, history_size=5,
                                      lr=1.0, first_step=0.5, max_evals=20, tolerance_change=1e-12)  # fmt: skip
     assert loss < 3.0 and torch.all(new_x > 0)
-    state = {}
-    same, loss, _ = lbfgs_iteration(evaluate, x, 0.0, torch.zeros(3, dtype=torch.float64), state, history_size=5,
-                                    lr=1.0, first_step=None, max_evals=20, tolerance_change=1e-12)  # fmt: skip
-    assert same is x and loss == 0.0 and state["t"] == 0.0
+    for start, first_step in ((x, None), (torch.ones(3, dtype=torch.float64), 0.5)):
+        state = {}
+        same, loss, _ = lbfgs_iteration(evaluate, start, 0.0, torch.zeros(3, dtype=torch.float64), state,
+                                        history_size=5, lr=1.0, first_step=first_step, max_evals=20,
+                                        tolerance_change=1e-12)  # fmt: skip
+        assert same is start and loss == 0.0 and state["t"] == 0.0
+
+
+def test_a_longer_history_is_cut_to_history_size():
+    # A run resumed with a smaller history_size holds more pairs than it keeps.
+    def evaluate(y):
+        return float((y**2).sum()), 2 * y
+
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    pair = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    state = {"d": -2 * x, "t": 0.1, "prev_flat_grad": 2 * x + 2 * pair, "n_iter": 5, "func_evals": 5,
+             "old_dirs": [pair] * 5, "old_stps": [pair] * 5, "ro": [torch.tensor(1.0, dtype=torch.float64)] * 5,
+             "H_diag": torch.tensor(1.0, dtype=torch.float64)}  # fmt: skip
+    lbfgs_iteration(evaluate, x, 5.0, 2 * x, state, history_size=2, lr=1.0, first_step=None, max_evals=20,
+                    tolerance_change=1e-12)  # fmt: skip
+    assert len(state["old_dirs"]) == len(state["old_stps"]) == len(state["ro"]) == 2
 
 
 def test_rosenbrock_minimum_is_reached():

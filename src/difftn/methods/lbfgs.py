@@ -172,9 +172,9 @@ def lbfgs_iteration(evaluate, x, loss, grad, state, *, history_size, lr, first_s
         state.update(old_dirs=[], old_stps=[], ro=[], H_diag=torch.ones((), dtype=grad.dtype, device=grad.device),
                      n_iter=0, func_evals=0)  # fmt: skip
         d = -grad
-        x_norm, grad_l1 = float(torch.linalg.vector_norm(x)), float(grad.abs().sum())
-        if first_step is not None and x_norm > 0:
-            t = first_step * x_norm / float(torch.linalg.vector_norm(d))
+        x_norm, d_norm, grad_l1 = (float(torch.linalg.vector_norm(v)) for v in (x, d, grad.abs().sum()))
+        if first_step is not None and x_norm > 0 and d_norm > 0:
+            t = first_step * x_norm / d_norm
         else:  # torch's rule; at x = 0 there is no scale to be relative to
             t = lr * min(1.0, 1.0 / grad_l1) if grad_l1 > 0 else lr
     else:
@@ -182,7 +182,7 @@ def lbfgs_iteration(evaluate, x, loss, grad, state, *, history_size, lr, first_s
         s = state["d"] * state["t"]
         ys = y.dot(s)
         if ys > MIN_CURVATURE:
-            if len(state["old_dirs"]) == history_size:
+            while len(state["old_dirs"]) >= history_size:  # ">": a run resumed with a smaller history_size
                 for key in ("old_dirs", "old_stps", "ro"):
                     state[key].pop(0)
             state["old_dirs"].append(y)
