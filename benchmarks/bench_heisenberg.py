@@ -116,7 +116,9 @@ def child_iterations(cfg):
     out = Path(cfg["out"])
     out.unlink(missing_ok=True)
     # "torch": torch.optim's rule, min(1, 1 / |g|_1) (LBFGSOptions.first_step = None)
-    first_step = {} if cfg["first_step"] is None else {"first_step": None if cfg["first_step"] == "torch" else float(cfg["first_step"])}
+    first_step = {}
+    if cfg["first_step"] is not None:
+        first_step["first_step"] = None if cfg["first_step"] == "torch" else float(cfg["first_step"])
     heisenberg.optimize(cfg["D"], cfg["chi"], out, init=cfg["init"], seed=cfg["seed"], max_iter=cfg["max_iter"],
                         device="cpu", save_every=math.inf, progress=False, **first_step)  # fmt: skip
     # Before iteration 1: building the optimizer, then evaluating the start (a cold CTMRG).
@@ -150,7 +152,8 @@ def main():
     p.add_argument("--init", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--first-step", default=None,
-                   help="iterations: the study's first_step, a number or 'torch' (torch.optim's rule; default: the study's)")
+                   help="iterations: the study's first_step, a number or 'torch' (torch.optim's rule; "
+                   "default: the study's)")
     p.add_argument("--thresholds", type=float, nargs="*", default=[-0.6602, -0.660231, -0.6680, -0.66810])
     args = p.parse_args()
 
@@ -169,7 +172,8 @@ def main():
                       f"{r['above_imports_mb']:.0f} | {r['energy']:.10f} |")  # fmt: skip
     elif args.what == "iterations":
         cfg = {"D": args.D, "chi": args.chi, "threads": args.threads, "seed": args.seed, "max_iter": args.max_iter,
-               "first_step": args.first_step, "init": args.init, "out": f"/tmp/bench_heisenberg_iterations_D{args.D}_chi{args.chi}.nc"}  # fmt: skip
+               "first_step": args.first_step, "init": args.init,
+               "out": f"/tmp/bench_heisenberg_iterations_D{args.D}_chi{args.chi}.nc"}  # fmt: skip
         r = spawn("iterations", cfg)
         if "error" in r:
             sys.exit(f"error: {r['error']}")
