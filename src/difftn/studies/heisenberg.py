@@ -127,20 +127,25 @@ def pad_env(env, D_old: int, D: int):
 class _Objective:
     """Energy per site of A with a warm-started environment; remembers its recent evaluations.
 
-    CTMRG starts from the environment of the previous evaluation, so the energy
-    is not strictly a function of A: a warm start from a distant line-search
-    trial can land on another truncated fixed point (seed 3, D = 2, chi = 12,
-    after iteration 1: -0.5977249 instead of -0.5979084 at the same A; a cold
-    start gives the latter, and chi = 13 ... 24 move it by < 1.4e-5).  The
-    line search is still warm-started trial to trial; ``use(A)`` makes the
-    environment of an evaluated A (the accepted point, or the start point
-    restored after a failed iteration) the next warm start again, with that
-    evaluation's record.
+    Every evaluation starts CTMRG from the environment of the current iterate
+    (``use(A)``: the accepted point, or the start point after a failed
+    iteration; before the first iteration, the start's own), not from the
+    previous line-search trial.  A truncated CTMRG can have more than one fixed
+    point, and a warm start from a distant trial can keep it on the wrong one:
+    seed 3, D = 2, chi = 12, after iteration 1: -0.5977249 instead of -0.5979084
+    at the same A (a cold start gives the latter).  The default study's D = 3,
+    chi = 30 run met this in round 31 (chained warm starts): after a trial at
+    t = 1 along -g, 3.0e-6 above the start, trials at t = 0.1 ... 0.001 stayed
+    3.1e-6 above it, where from the iterate's environment (or a cold start) they
+    lie 2.6e-9 ... 2.6e-11 below it, as the gradient predicts.  Every line search
+    there failed, and the run stopped at max|g| = 5e-5.  From one anchor, the
+    line search sees a function of the step.
     """
 
     def __init__(self, h, ctm: CTMRGOptions, env=None, keep: int = 64, estimator: str = "plaquette", J2: float = 0.0):
         self.h, self.ctm, self.env, self.estimator, self.J2 = h, ctm, env, estimator, J2
         self.last = None
+        self._anchored = False  # self.env is the current iterate's environment
         self._seen, self._keep = {}, keep  # keep: evaluations remembered, more than one iteration makes
 
     @staticmethod
@@ -153,7 +158,8 @@ class _Objective:
         if not info.converged:
             log.warning("CTMRG not converged (%d iterations, change %.1e): this gradient is approximate",
                         info.iterations, info.error)  # fmt: skip
-        self.env = env
+        if not self._anchored:  # the start point: its environment anchors the first line search
+            self.env, self._anchored = env, True
         self.last = {"magnetization": float(mag), "ctm_iterations": info.iterations,
                      "ctm_converged": int(info.converged)}  # fmt: skip
         key = self._key(A)
@@ -164,12 +170,14 @@ class _Objective:
         return energy
 
     def remember(self, A, env, last):
-        """Record an evaluation made earlier (the state loaded on resume)."""
+        """Record an evaluation made earlier (the state loaded on resume): the anchor of the next line search."""
         self._seen[self._key(A)] = (env, last)
+        self.env, self._anchored = env, True
 
     def use(self, A):
         """Warm start from A's own environment and make its record ``last``."""
         self.env, self.last = self._seen[self._key(A)]
+        self._anchored = True
 
 
 def read_json_tensor(path, dtype=torch.float64, device="cpu") -> torch.Tensor:
