@@ -139,7 +139,9 @@ class _Objective:
     3.1e-6 above it, where from the iterate's environment (or a cold start) they
     lie 2.6e-9 ... 2.6e-11 below it, as the gradient predicts.  Every line search
     there failed, and the run stopped at max|g| = 5e-5.  From one anchor, the
-    line search sees a function of the step.
+    trials no longer depend on their order; the fixed-point mode's element-wise
+    rounds can still carry one to another fixed point (docs/MEASUREMENTS.md,
+    round 31: that run still stops early, at an edge of a branch).
     """
 
     def __init__(self, h, ctm: CTMRGOptions, env=None, keep: int = 64, estimator: str = "plaquette", J2: float = 0.0):
