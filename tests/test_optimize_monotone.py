@@ -29,6 +29,16 @@ def _quadratic(x):
     return 0.5 * (torch.tensor(CURVATURES, dtype=x.dtype) * x**2).sum()
 
 
+def _recording(trials):
+    """_quadratic, appending every evaluated point to ``trials``."""
+
+    def objective(x):
+        trials.append(x.detach().clone())
+        return _quadratic(x)
+
+    return objective
+
+
 def _run(objective, x0, options, **kwargs):
     rows = []
 
@@ -124,12 +134,7 @@ def test_a_restart_takes_torch_first_step(poisoned_snapshot):
     # iteration (near a minimum) steps by lr * min(1, 1/|g|_1) |g| as torch does.
     x0, snap = poisoned_snapshot
     trials = []
-
-    def objective(x):
-        trials.append(x.detach().clone())
-        return _quadratic(x)
-
-    _run(objective, x0, LBFGSOptions(max_iter=2, first_step=0.1), snapshot=snap)
+    _run(_recording(trials), x0, LBFGSOptions(max_iter=2, first_step=0.1), snapshot=snap)
     g = torch.tensor(snap["cache_grad"])  # (1, 30); the start itself is cached, not evaluated
     expected = float(torch.linalg.vector_norm(g) / g.abs().sum())  # 0.968, against 0.1 |x0| = 0.141
     assert float(torch.linalg.vector_norm(trials[0] - x0)) == pytest.approx(expected, rel=1e-14)
@@ -137,13 +142,8 @@ def test_a_restart_takes_torch_first_step(poisoned_snapshot):
 
 def test_the_first_iteration_takes_first_step():
     trials = []
-
-    def objective(x):
-        trials.append(x.detach().clone())
-        return _quadratic(x)
-
     x0 = torch.tensor([3.0, 4.0], dtype=torch.float64)
-    _run(objective, x0, LBFGSOptions(max_iter=1, first_step=0.1))
+    _run(_recording(trials), x0, LBFGSOptions(max_iter=1, first_step=0.1))
     assert torch.equal(trials[0], x0)  # the start's evaluation
     assert float(torch.linalg.vector_norm(trials[1] - x0)) == pytest.approx(0.5, rel=1e-14)
 

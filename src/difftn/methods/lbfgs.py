@@ -172,7 +172,8 @@ def lbfgs_iteration(evaluate, x, loss, grad, state, *, history_size, lr, first_s
         state.update(old_dirs=[], old_stps=[], ro=[], H_diag=torch.ones((), dtype=grad.dtype, device=grad.device),
                      n_iter=0, func_evals=0)  # fmt: skip
         d = -grad
-        x_norm, d_norm, grad_l1 = (float(torch.linalg.vector_norm(v)) for v in (x, d, grad.abs().sum()))
+        x_norm, d_norm = float(torch.linalg.vector_norm(x)), float(torch.linalg.vector_norm(d))
+        grad_l1 = float(grad.abs().sum())
         if first_step is not None and x_norm > 0 and d_norm > 0:
             t = first_step * x_norm / d_norm
         else:  # torch's rule; at x = 0 there is no scale to be relative to
