@@ -584,8 +584,8 @@ ROUND_CAP_MIN = 10
 
 def _round_steps(first, mismatch, steps, target, iterations) -> int:
     """Steps of the next element-wise round: ``ROUND_PROBE`` at first, then what the rate needs."""
-    if steps == 0 or mismatch >= first:
-        return ROUND_PROBE
+    if steps == 0 or not math.isfinite(first) or mismatch >= first:
+        return ROUND_PROBE  # no rate yet (an infinite first look: no element-wise comparison)
     rate = (mismatch / first) ** (1 / steps)
     need = math.log(target / mismatch) / math.log(rate)
     return max(1, min(math.ceil(ROUND_MARGIN * need), max(ROUND_CAP_MIN, iterations // 4)))
@@ -833,22 +833,25 @@ def ctmrg(T: torch.Tensor, options: CTMRGOptions = CTMRGOptions(), env=None, bou
                  info.iterations)  # fmt: skip
     info.grad_mode = mode
     if mode == "fixed_point":
-        ref, mismatch, extra, first = None, float("inf"), 0, float("inf")
+        ref, mismatch, extra, first, since = None, float("inf"), 0, float("inf"), 0
         while info.converged:
             with torch.no_grad():
                 ref, mismatch = _fixed_point_gauge(C, E, T.detach(), options)
             if mismatch <= options.fp_mismatch or extra >= options.max_iter:
                 break
-            if extra == 0:
-                first = mismatch
-            elif extra >= ROUND_CAP_MIN and _out_of_reach(first, mismatch, extra, options.fp_mismatch,
-                                                          options.max_iter - extra):  # fmt: skip
+            if not math.isfinite(first):
+                # The rate is measured from the first finite look: a look can be
+                # infinite (the spectra of step(x*) and x* differ), and a rate
+                # from it would be 0 (fig4-cpu's D = 3 run, round 32: log(0)).
+                first, since = mismatch, extra
+            elif extra - since >= ROUND_CAP_MIN and _out_of_reach(first, mismatch, extra - since, options.fp_mismatch,
+                                                                  options.max_iter - extra):  # fmt: skip
                 break  # judged on >= 10 steps: a probe's few steps may still oscillate
             # Entries can settle more slowly than the observables (measured
             # on Ising at beta = 0.35: 4e-7 when the observables have settled
             # to 1e-13): iterate on, a short probe first, then as many steps as
             # the rate measured since the first look needs (``_round_steps``).
-            n = min(_round_steps(first, mismatch, extra, options.fp_mismatch, info.iterations),
+            n = min(_round_steps(first, mismatch, extra - since, options.fp_mismatch, info.iterations),
                     options.max_iter - extra)  # fmt: skip
             C, E, _, more = run(C, E, mode, min_iter=n)
             extra += more.iterations
