@@ -9,6 +9,7 @@ invocation take turns on the same machine: compare them within one table.
     python benchmarks/newton_vs_lbfgs.py race --D 3 --chi 30 --init results/heisenberg/D2_chi20/state.nc \
         --target -0.66810 --budget-s 300
     python benchmarks/newton_vs_lbfgs.py hessian --state results/heisenberg/D2_chi20/state.nc --chi 20
+    python benchmarks/newton_vs_lbfgs.py hessian --state plateau.nc --chi 50 --step-off 0.05
 
 ``race`` prints one row per (start, optimizer): iterations, energy
 evaluations (each with its gradient), Hessian-vector products and seconds
@@ -28,7 +29,9 @@ all four virtual legs (D(D-1)/2 generators) and the spin rotation about y
 D(D-1)/2 + 1 eigenvalues near zero remain; the rest show whether the point
 is a minimum and how flat it is.  Up to ``--dense-up-to`` reduced dimensions
 the reduced Hessian is formed whole (one HVP per dimension), above that by
-Lanczos.
+Lanczos.  At a saddle, ``--step-off EPS`` writes the state moved by +-EPS
+along the lowest mode, to follow each side with ``difftn heisenberg optimize
+--init STATE_plus.nc --noise 1e-12`` (docs/MEASUREMENTS.md: the D = 3 plateau).
 """
 
 import argparse
@@ -155,13 +158,15 @@ def hessian(args):
     if m <= args.dense_up_to:  # m products give the whole reduced Hessian
         H = torch.stack([reduced(e.numpy()) for e in torch.eye(m, dtype=A.dtype)], dim=1)
         asym = float((H - H.T).abs().max() / H.abs().max())
-        values = torch.linalg.eigvalsh((H + H.T) / 2).numpy()
+        values, vectors = torch.linalg.eigh((H + H.T) / 2)
+        values, lowest = values.numpy(), vectors[:, 0]
         low, high, how = values[: args.k], float(values[-1]), f"dense, asymmetry {asym:.1e}"
     else:  # Lanczos
         from scipy.sparse.linalg import LinearOperator, eigsh
 
         op = LinearOperator((m, m), matvec=lambda y: reduced(y).numpy(), dtype=np.float64)
-        low = np.sort(eigsh(op, k=min(args.k, m - 2), which="SA", tol=1e-10)[0])
+        values, vectors = eigsh(op, k=min(args.k, m - 2), which="SA", tol=1e-10)
+        low, lowest = np.sort(values), torch.as_tensor(vectors[:, np.argmin(values)])
         high, how = float(eigsh(op, k=1, which="LA", tol=1e-8)[0][0]), "Lanczos (scipy eigsh)"
     D = int(state.attrs["D"])
     print(f"D={D} chi={args.chi}: E = {float(loss):.12f}, |Q^T grad| = {float((Q.T @ grad.reshape(-1)).norm()):.2e}, "
@@ -170,6 +175,19 @@ def hessian(args):
     print(f"expected zero modes: D(D-1)/2 gauge (orthogonal O on the bonds) + 1 spin rotation = {D * (D - 1) // 2 + 1}")
     print("lowest eigenvalues of the Hessian there:", " ".join(f"{x:.3e}" for x in low))
     print(f"largest eigenvalue: {high:.3e}")
+    if args.step_off is not None:
+        # Off a saddle: A +- eps v along the lowest mode v, as state files for `optimize --init`.
+        # "plus" is the side the gradient descends to (grad . v <= 0), so the names do not
+        # depend on the sign the eigensolver happens to return.
+        v = Q @ lowest
+        v = -v if float(grad.reshape(-1) @ v) > 0 else v
+        for side, sign in (("plus", 1), ("minus", -1)):
+            moved = state.copy(deep=True)
+            moved["A"].values[...] = (A.reshape(-1) + sign * args.step_off * v).reshape(A.shape).numpy()
+            moved.attrs["init"] = f"{args.state} moved by {sign * args.step_off:+g} |A| along the lowest Hessian mode"
+            path = f"{args.state.removesuffix('.nc')}_{side}.nc"
+            moved.to_netcdf(path)
+            print(f"{side}: {path} (A {sign * args.step_off:+g} v, |A| = 1, lowest eigenvalue {low[0]:.3e})")
 
 
 def main(argv=None):
@@ -195,6 +213,8 @@ def main(argv=None):
     s.add_argument("--k", type=int, default=6)
     s.add_argument("--dense-up-to", type=int, default=80, help="reduced dimension up to which H is formed whole")
     s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--step-off", type=float, default=None, metavar="EPS",
+                   help="also write STATE_plus.nc and STATE_minus.nc: A (|A| = 1) moved by +-EPS along the lowest mode")
     s.set_defaults(func=hessian)
     args = parser.parse_args(argv)
     args.func(args)
