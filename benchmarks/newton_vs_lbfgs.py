@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from difftn.contract.ctmrg import CTMRGOptions
+from difftn.infra.io import write_dataset
 from difftn.methods.hessian import hessian_operator
 from difftn.methods.ipeps import evaluate, symmetrize
 from difftn.methods.optimize import LBFGSOptions, NewtonOptions, minimize, minimize_newton
@@ -186,7 +187,7 @@ def hessian(args):
             moved["A"].values[...] = (A.reshape(-1) + sign * args.step_off * v).reshape(A.shape).numpy()
             moved.attrs["init"] = f"{args.state} moved by {sign * args.step_off:+g} |A| along the lowest Hessian mode"
             path = f"{args.state.removesuffix('.nc')}_{side}.nc"
-            moved.to_netcdf(path)
+            write_dataset(moved, path)
             print(f"{side}: {path} (A {sign * args.step_off:+g} v, |A| = 1, lowest eigenvalue {low[0]:.3e})")
 
 
