@@ -32,6 +32,8 @@ the reduced Hessian is formed whole (one HVP per dimension), above that by
 Lanczos.  At a saddle, ``--step-off EPS`` writes the state moved by +-EPS
 along the lowest mode, to follow each side with ``difftn heisenberg optimize
 --init STATE_plus.nc --noise 1e-12`` (docs/MEASUREMENTS.md: the D = 3 plateau).
+``optimize`` itself steps off a negative mode where it stops short of its
+gradient tolerance (``--saddle-escapes``, ``difftn.methods.saddle``).
 """
 
 import argparse
@@ -45,6 +47,7 @@ from difftn.infra.io import write_dataset
 from difftn.methods.hessian import hessian_operator
 from difftn.methods.ipeps import evaluate, symmetrize
 from difftn.methods.optimize import LBFGSOptions, NewtonOptions, minimize, minimize_newton
+from difftn.methods.saddle import state_directions
 from difftn.models.heisenberg import bond_hamiltonian
 from difftn.studies import heisenberg
 
@@ -139,16 +142,8 @@ def hessian(args):
 
     start = time.perf_counter()
     loss, grad, matvec = hessian_operator(energy, A)
-    # Orthonormal basis Q of the symmetric tensors orthogonal to A: symmetrize is
-    # a projector (eigenvalues 0 and 1), so its range is cut cleanly at 1/2.
-    n = A.numel()
-    S = torch.stack([symmetrize(e.reshape(A.shape)).reshape(-1) for e in torch.eye(n, dtype=A.dtype)], dim=1)
-    U, sv, _ = torch.linalg.svd(S)
-    Q = U[:, sv > 0.5]
-    a = A.reshape(-1)
-    Q = Q - torch.outer(a, a @ Q)
-    U, sv, _ = torch.linalg.svd(Q, full_matrices=False)
-    Q = U[:, sv > 0.5]
+    # Orthonormal basis Q of the symmetric tensors orthogonal to A, the symmetries' zero modes kept in view.
+    Q = state_directions(A, symmetries=False)
     m = Q.shape[1]
     calls = [0]
 

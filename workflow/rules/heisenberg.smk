@@ -76,6 +76,7 @@ rule heisenberg_optimize:
             "ctm_tol": HEIS["ctmrg"].get("tol"),
             "ctm_max_iter": HEIS["ctmrg"].get("max_iter"),
             "optimizer": HEIS.get("optimizer"),
+            "saddle_escapes": HEIS.get("saddle_escapes"),
             "checkpoint": f"results/heisenberg/D{wildcards.D}_chi{wildcards.chi}/progress.nc",
             "save_every": HEIS.get("save_every"),
             "device": HEIS["device"],

@@ -35,11 +35,12 @@ from ..contract.ctmrg import (GRAD_MODES, CTMRGOptions, NotConvergedError, corre
 from ..infra import runtime
 from ..infra.io import read_dataset, write_dataset
 from ..methods.ipeps import (ESTIMATORS, bond_energy, bond_rdm, double_layer, evaluate, identity_boundary,
-                             plaquette_rdms, prepare, site_magnetization)  # fmt: skip
+                             plaquette_rdms, prepare, site_magnetization, symmetrize)  # fmt: skip
 from ..data.reference import QMC_ENERGY
 from ..infra.options import ConfigHash, Device, Dtype, Option, Stage
 from ..infra.provenance import aggregate_attrs, file_sha256, provenance_attrs, source_hash
 from ..methods.optimize import LINE_SEARCH, LBFGSOptions, NewtonOptions, minimize, minimize_newton
+from ..methods.saddle import check_curvature, state_directions, step_off
 from ..models.heisenberg import bond_hamiltonian
 
 __all__ = ["MODULES", "STAGES", "MEASURE_MODULES", "MEASURE_MAX_ITER", "RANDOM_STARTS", "random_tensor", "pad_tensor",
@@ -62,6 +63,7 @@ MODULES = (
     "difftn.methods.lbfgs",
     "difftn.methods.optimize",
     "difftn.methods.hessian",
+    "difftn.methods.saddle",
     "difftn.studies.heisenberg",
 )
 #: First L-BFGS trial step from a random start, |step| / |A|.  torch's rule
@@ -70,6 +72,20 @@ MODULES = (
 #: padded D = 2 optimum at D = 3, chi = 30 took 3 evaluations with it, 1 with
 #: torch's rule.
 FIRST_STEP = 0.5
+#: Stops short of the gradient tolerance, where ``optimize`` looks for negative curvature (``saddle_escapes``).
+SHORT_STOPS = ("line search failed", "no change", "trust region collapsed")
+#: Hessian-vector products of one curvature check.  A check runs only where they span the whole
+#: reduced space (D <= 3: 9 and 37 dimensions), so that its verdict is exact; at D = 4 (102
+#: dimensions) one product costs 80 s and 7.8 GB at chi = 80 (one thread; double backward through
+#: a checkpointed CTMRG), too much to spend unasked at the end of a run.
+SADDLE_MAX_PRODUCTS = 60
+#: A curvature below -SADDLE_TOL (energy per site per |A|^2, |A| = 1) is a negative mode.  The
+#: negative modes found at D = 3 (round 33) were -4.2e-4 and -1.1e-3; with the symmetries
+#: projected out the next eigenvalues were 2.1e-3 and 7.3e-5.
+SADDLE_TOL = 1e-5
+#: Step off a saddle, |step| / |A|: at D = 3, chi = 50 both sides of 0.05 led to distinct minima.
+SADDLE_STEP = 0.05
+
 #: A measurement also reports the error against QMC (``reference``).
 MEASURE_MODULES = MODULES + ("difftn.data.reference",)
 
@@ -180,6 +196,10 @@ class _Objective:
         """Warm start from A's own environment and make its record ``last``."""
         self.env, self.last = self._seen[self._key(A)]
         self._anchored = True
+
+    def restart(self):
+        """The next evaluation is a new start point (off a saddle): its environment anchors the next line search."""
+        self._anchored = False
 
 
 def read_json_tensor(path, dtype=torch.float64, device="cpu") -> torch.Tensor:
@@ -311,6 +331,10 @@ def optimize(
     optimizer: Annotated[Literal["lbfgs", "newton"], Option(
         "lbfgs: L-BFGS with a strong-Wolfe line search; newton: trust-region Newton-CG on Hessian-vector products "
         "by double backward (needs --grad-mode checkpoint or unrolled)")] = "lbfgs",
+    saddle_escapes: Annotated[int, Option(
+        "when the optimizer stops short of --tol-grad, look for a negative Hessian eigenvalue (Lanczos on "
+        "Hessian-vector products; D <= 3 only, where <= 60 products span every direction) and continue from the "
+        "side of its mode the gradient descends to; at most this many times (0: never)", low=0)] = 2,
     checkpoint: Annotated[Path | None, Option("write the iterations to this file and resume from it when "
                                               "compatible; --out receives the final state")] = None,
     save_every: Annotated[float, Option("write the state after an iteration once this many seconds have passed "
@@ -333,7 +357,14 @@ def optimize(
     initial state; more iterations are fine) and started afresh otherwise.
     ``max_iter``, ``history_size``, ``tol_grad``: ``LBFGSOptions``; ``first_step``:
     ``LBFGSOptions.first_step`` from a random start, None (torch's rule) from ``init``;
-    ``grad_mode``, ``ctm_tol``, ``ctm_max_iter``: ``CTMRGOptions``.  ``J2``:
+    ``grad_mode``, ``ctm_tol``, ``ctm_max_iter``: ``CTMRGOptions``.  ``saddle_escapes``: at
+    a stop in ``SHORT_STOPS`` the lowest curvature of E in the directions that
+    change the state is checked (``methods.saddle``; where at most
+    ``SADDLE_MAX_PRODUCTS`` products span them: D <= 3); below ``-SADDLE_TOL`` the
+    run continues, iterations counted on, from A moved by ``SADDLE_STEP`` |A|
+    along that mode to the side the gradient descends to
+    (``methods.saddle.step_off``), with a fresh optimizer history.  Each check is recorded in the ``saddle_checks`` attribute
+    (JSON).  ``J2``:
     next-nearest-neighbour coupling of the J1-J2 model (``methods.ipeps.evaluate``).  With
     ``checkpoint``, the iterations go to that file (resumed when compatible: it
     survives a killed job, whose declared output a workflow deletes) and ``out``
@@ -363,7 +394,7 @@ def optimize(
     h = bond_hamiltonian(rotated=True, dtype=dt, device=dev)
     out = Path(out)
     history = {key: [] for key in _HISTORY}
-    snapshot, start, env, elapsed0 = None, 0, None, 0.0
+    snapshot, start, env, elapsed0, checks = None, 0, None, 0.0, []
     if resume and out.exists() and (changed := resume_check(out, D, chi, seed, ctm_options, init, optimizer, J2,
                                                             random_start)):
         log.warning("%s: %s changed, starting afresh", out, ", ".join(changed))
@@ -379,7 +410,8 @@ def optimize(
         start, seed, init_desc = int(state.attrs["iteration"]), int(state.attrs["seed"]), state.attrs["init"]
         init_digest = state.attrs.get("init_sha256", "none")
         elapsed0 = float(history["elapsed_s"][-1]) if history["elapsed_s"] else 0.0
-        done = state.attrs["stop_reason"] in ("gradient", "no change", "line search failed", "trust region collapsed")
+        done = state.attrs["stop_reason"] in ("gradient",) + SHORT_STOPS
+        checks = json.loads(state.attrs.get("saddle_checks", "[]"))
         if done or start >= lbfgs_options.max_iter:
             log.info("%s is already done (%s, %d iterations)", out, state.attrs["stop_reason"], start)
             return state
@@ -431,7 +463,7 @@ def optimize(
             write_latest(stop_reason)
 
     def write_latest(stop_reason):
-        meta = dict(attrs, iteration=latest["iteration"], stop_reason=stop_reason)
+        meta = dict(attrs, iteration=latest["iteration"], stop_reason=stop_reason, saddle_checks=json.dumps(checks))
         meta.update(provenance_attrs(
             stage="heisenberg_optimize",
             parameters={"D": D, "chi": chi, "seed": seed, "init": str(init), "J2": float(J2)},
@@ -448,6 +480,16 @@ def optimize(
         try:
             A, stop = run(objective, A0, run_options, start_iteration=start, snapshot=snapshot, callback=save,
                           progress=progress)  # fmt: skip
+            while (stop in SHORT_STOPS and sum(c["escaped"] for c in checks) < saddle_escapes
+                   and latest["iteration"] < run_options.max_iter):
+                write_latest("running")  # the check takes minutes: the stop point is on disk first
+                A_off = _escape(A, float(history["energy"][-1]), objective, h, ctm_options, estimator, J2,
+                                latest["iteration"], checks, progress)  # fmt: skip
+                if A_off is None:
+                    break
+                objective.restart()
+                A, stop = run(objective, A_off, run_options, start_iteration=latest["iteration"], callback=save,
+                              progress=progress)  # fmt: skip
         except BaseException:
             if not latest["written"] and latest["iteration"] > start:
                 log.warning("stopped at iteration %d: writing its state to %s", latest["iteration"], out)
@@ -458,6 +500,51 @@ def optimize(
     log.info("D=%d chi=%d J2=%g: E=%.10f after %d iterations (%s)", D, chi, J2, history["energy"][-1],
              latest["iteration"], stop)  # fmt: skip
     return load_state(out)
+
+
+def _escape(A, energy_stop, objective, h, ctm, estimator, J2, iteration, checks, progress):
+    """The point off a saddle at A (see ``optimize``), or None; appends the check to ``checks``.
+
+    The check's CTMRG starts afresh (checkpoint mode), so its energy can
+    differ from the optimizer's value at the stop (``energy_stop``) by ~1e-6
+    where CTMRG has two fixed points (``_Objective``); the side is chosen by
+    the gradient (``methods.saddle.step_off``), not by those energies.
+    """
+    a = symmetrize(A.detach())
+    dimension = state_directions(a / torch.linalg.vector_norm(a)).shape[1]
+    if dimension > SADDLE_MAX_PRODUCTS:
+        log.info("iteration %d: stopped short of the gradient tolerance; the Hessian is not checked: its %d "
+                 "dimensions need more than %d products", iteration, dimension, SADDLE_MAX_PRODUCTS)  # fmt: skip
+        checks.append({"iteration": iteration, "energy_stop": energy_stop, "dimension": dimension, "checked": False,
+                       "escaped": False})  # fmt: skip
+        return None
+    log.info("iteration %d: stopped short of the gradient tolerance; checking the Hessian for a negative mode "
+             "(%d Hessian-vector products)", iteration, dimension)  # fmt: skip
+    clock = time.perf_counter()
+    curvature = check_curvature(A, h, ctm, objective.env, estimator=estimator, J2=J2,
+                                max_products=SADDLE_MAX_PRODUCTS, progress=progress)  # fmt: skip
+    record = {"iteration": iteration, "energy_stop": energy_stop, "energy": curvature.energy,
+              "lowest_curvature": curvature.value,
+              "residual": curvature.residual, "products": curvature.products, "dimension": curvature.dimension,
+              "exhausted": curvature.exhausted, "checked": True, "escaped": False}  # fmt: skip
+    off = None
+    if curvature.value < -SADDLE_TOL:
+        off = step_off(A, curvature, h, ctm, objective.env, step=SADDLE_STEP, estimator=estimator, J2=J2)
+        record.update(escaped=True, energy_off=off.energy, energy_other_side=off.energy_other, slope=off.slope,
+                      side_by=off.by)  # fmt: skip
+    record["seconds"] = time.perf_counter() - clock
+    checks.append(record)
+    if off is not None:
+        log.info("iteration %d: negative curvature %.3e (E = %.10f, at the stop %.10f): continuing from %.10f, "
+                 "%g |A| along its mode on the %s's side (other side %.10f; %d products, %.0f s)", iteration,
+                 curvature.value, curvature.energy, energy_stop, off.energy, SADDLE_STEP, off.by, off.energy_other,
+                 curvature.products, record["seconds"])  # fmt: skip
+    else:
+        searched = ("every direction" if curvature.exhausted
+                    else f"the {curvature.products} of {curvature.dimension} dimensions searched")  # fmt: skip
+        log.info("iteration %d: lowest curvature %.3e (%d products, %.0f s): none negative in %s", iteration,
+                 curvature.value, curvature.products, record["seconds"], searched)  # fmt: skip
+    return None if off is None else off.point
 
 
 def measure(
