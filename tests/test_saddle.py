@@ -171,13 +171,28 @@ def test_optimize_steps_off_the_neel_saddle_to_the_d2_minimum(tmp_path):
     assert float(stuck.energy[-1]) == pytest.approx(-0.5, abs=1e-9)
     assert json.loads(stuck.attrs["saddle_checks"]) == []
 
-    state = heisenberg.optimize(2, 8, tmp_path / "escaped.nc", **common)
+    state = heisenberg.optimize(2, 8, tmp_path / "escaped.nc", saddle_escapes=2, **common)
     checks = json.loads(state.attrs["saddle_checks"])
     assert checks[0]["escaped"] and checks[0]["lowest_curvature"] < -0.5 and checks[0]["energy_off"] < -0.5
     # the run ends at the D = 2 minimum (measured 4e-11 above the chi-converged value at chi = 8),
     # where the next check finds no negative curvature (measured lowest 1.3e-2)
     assert float(state.energy[-1]) == pytest.approx(D2_ENERGY, rel=0, abs=1e-9)
     assert not checks[-1]["escaped"] and checks[-1]["lowest_curvature"] > 1e-3 and checks[-1]["exhausted"]
+    assert len(checks) == 2 and all(c["ctm_converged"] for c in checks)
     # a resumed run is already done, and keeps the record
-    again = heisenberg.optimize(2, 8, tmp_path / "escaped.nc", resume=True, **common)
+    again = heisenberg.optimize(2, 8, tmp_path / "escaped.nc", resume=True, saddle_escapes=2, **common)
     assert json.loads(again.attrs["saddle_checks"]) == checks
+
+
+def test_optimize_does_not_check_where_the_products_cannot_span_the_space(tmp_path):
+    # D = 4: more directions than SADDLE_MAX_PRODUCTS (105 here: the three gauge generators that do not
+    # touch bond index 0 leave the Neel state unchanged, so 3 of the generic 6 drop out); the stop is
+    # recorded as not checked.
+    init = tmp_path / "neel.json"
+    init.write_text(json.dumps({"sites": [{"physDim": 2, "auxDim": 1, "entries": ["0 0 0 0 0 1.0"]}]}))
+    state = heisenberg.optimize(4, 8, tmp_path / "d4.nc", init=init, noise=1e-12, tol_grad=1e-14, max_iter=5,
+                                device="cpu", progress=False)  # fmt: skip
+    assert state.attrs["stop_reason"] == "line search failed"
+    (check,) = json.loads(state.attrs["saddle_checks"])
+    assert check == {"iteration": 1, "energy_stop": pytest.approx(-0.5, abs=1e-9), "dimension": 105,
+                     "checked": False, "escaped": False}  # fmt: skip

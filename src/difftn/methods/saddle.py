@@ -121,6 +121,10 @@ class Curvature:
         breakdown): the Ritz values are eigenvalues.
     energy : float
         E at the point, grad: dE/dA there (shaped like A).
+    ctm_iterations : int
+        CTMRG steps of the run that the products differentiate (from a fresh start).
+    ctm_converged : bool
+        Whether that run converged (if not, the curvature is approximate).
     """
 
     value: float
@@ -131,6 +135,8 @@ class Curvature:
     exhausted: bool
     energy: float
     grad: torch.Tensor
+    ctm_iterations: int
+    ctm_converged: bool
 
 
 def lanczos_lowest(matvec, m: int, max_products: int, dtype=torch.float64, seed: int = 0):
@@ -190,8 +196,12 @@ def check_curvature(A: torch.Tensor, h: torch.Tensor, ctm: CTMRGOptions, env=Non
     a = symmetrize(A.detach())
     a = a / torch.linalg.vector_norm(a)
 
+    infos = []
+
     def energy(x):
-        return evaluate(x, h, ctm, env=env, estimator=estimator, J2=J2)[0]
+        value, _, _, info = evaluate(x, h, ctm, env=env, estimator=estimator, J2=J2)
+        infos.append(info)
+        return value
 
     loss, grad, matvec = hessian_operator(energy, a)
     Q = state_directions(a)
@@ -205,7 +215,8 @@ def check_curvature(A: torch.Tensor, h: torch.Tensor, ctm: CTMRGOptions, env=Non
     value, y, residual, products, exhausted = lanczos_lowest(reduced, Q.shape[1], max_products, a.dtype, seed)
     bar.close()
     return Curvature(value=value, vector=(Q @ y).reshape(a.shape), residual=residual, products=products,
-                     dimension=Q.shape[1], exhausted=exhausted, energy=float(loss), grad=grad)  # fmt: skip
+                     dimension=Q.shape[1], exhausted=exhausted, energy=float(loss), grad=grad,
+                     ctm_iterations=infos[0].iterations, ctm_converged=bool(infos[0].converged))  # fmt: skip
 
 
 #: |dE/dA . v| below which the gradient does not pick the side of a step off a saddle (energies do):

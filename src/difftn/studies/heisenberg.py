@@ -334,7 +334,7 @@ def optimize(
     saddle_escapes: Annotated[int, Option(
         "when the optimizer stops short of --tol-grad, look for a negative Hessian eigenvalue (Lanczos on "
         "Hessian-vector products; D <= 3 only, where <= 60 products span every direction) and continue from the "
-        "side of its mode the gradient descends to; at most this many times (0: never)", low=0)] = 2,
+        "side of its mode the gradient descends to; at most this many times (0: never)", low=0)] = 1,
     checkpoint: Annotated[Path | None, Option("write the iterations to this file and resume from it when "
                                               "compatible; --out receives the final state")] = None,
     save_every: Annotated[float, Option("write the state after an iteration once this many seconds have passed "
@@ -526,9 +526,13 @@ def _escape(A, energy_stop, objective, h, ctm, estimator, J2, iteration, checks,
     record = {"iteration": iteration, "energy_stop": energy_stop, "energy": curvature.energy,
               "lowest_curvature": curvature.value,
               "residual": curvature.residual, "products": curvature.products, "dimension": curvature.dimension,
-              "exhausted": curvature.exhausted, "checked": True, "escaped": False}  # fmt: skip
+              "exhausted": curvature.exhausted, "ctm_iterations": curvature.ctm_iterations,
+              "ctm_converged": curvature.ctm_converged, "checked": True, "escaped": False}  # fmt: skip
     off = None
-    if curvature.value < -SADDLE_TOL:
+    if not curvature.ctm_converged:  # an approximate Hessian does not move the state
+        log.warning("iteration %d: the Hessian's CTMRG run did not converge (%d steps): lowest curvature %.3e is "
+                    "approximate; not stepping off", iteration, curvature.ctm_iterations, curvature.value)  # fmt: skip
+    elif curvature.value < -SADDLE_TOL:
         off = step_off(A, curvature, h, ctm, objective.env, step=SADDLE_STEP, estimator=estimator, J2=J2)
         record.update(escaped=True, energy_off=off.energy, energy_other_side=off.energy_other, slope=off.slope,
                       side_by=off.by)  # fmt: skip
@@ -539,7 +543,7 @@ def _escape(A, energy_stop, objective, h, ctm, estimator, J2, iteration, checks,
                  "%g |A| along its mode on the %s's side (other side %.10f; %d products, %.0f s)", iteration,
                  curvature.value, curvature.energy, energy_stop, off.energy, SADDLE_STEP, off.by, off.energy_other,
                  curvature.products, record["seconds"])  # fmt: skip
-    else:
+    elif curvature.ctm_converged:
         searched = ("every direction" if curvature.exhausted
                     else f"the {curvature.products} of {curvature.dimension} dimensions searched")  # fmt: skip
         log.info("iteration %d: lowest curvature %.3e (%d products, %.0f s): none negative in %s", iteration,
