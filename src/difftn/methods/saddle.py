@@ -17,8 +17,10 @@ to the directions that change the state:
   orthogonal gauge O on all four virtual legs (D(D-1)/2 generators) and the
   spin rotation about y (real in the sublattice-rotated frame, and a
   symmetry of the J1-J2 model too) keep A real, C4v-symmetric and E fixed.
-  Left in, they are zero modes whose computed eigenvalues scatter around 0 by
-  the CTMRG tolerance (+-4e-6 at tol 1e-12) and could pass for a negative one.
+  Left in, they are zero modes only at a critical point, where their computed
+  eigenvalues scatter around 0 by the CTMRG tolerance (+-4e-6 at tol 1e-12);
+  elsewhere E(exp(tX) A) = E(A) for all t gives v.Hv = -grad E . X^2 A along
+  v = X A, of either sign.  Either could pass for a negative mode.
 
 A Ritz value below ``-tol`` certifies negative curvature whether or not
 Lanczos has converged (it is a Rayleigh quotient); a Ritz value above it is

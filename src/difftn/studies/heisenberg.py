@@ -79,9 +79,10 @@ SHORT_STOPS = ("line search failed", "no change", "trust region collapsed")
 #: dimensions) one product costs 80 s and 7.8 GB at chi = 80 (one thread; double backward through
 #: a checkpointed CTMRG), too much to spend unasked at the end of a run.
 SADDLE_MAX_PRODUCTS = 60
-#: A curvature below -SADDLE_TOL (energy per site per |A|^2, |A| = 1) is a negative mode.  The
-#: negative modes found at D = 3 (round 33) were -4.2e-4 and -1.1e-3; with the symmetries
-#: projected out the next eigenvalues were 2.1e-3 and 7.3e-5.
+#: A curvature below -SADDLE_TOL (energy per site per |A|^2, |A| = 1) is a negative mode.  Measured
+#: at D = 3 (docs/MEASUREMENTS.md, rounds 33-34): negative modes -4.2e-4 and -1.1e-3, lowest
+#: curvatures at minima +2.1e-3 and +4.1e-4; the symmetries' zero modes (projected out) scattered
+#: by +-4e-6 at a critical point.
 SADDLE_TOL = 1e-5
 #: Step off a saddle, |step| / |A|: at D = 3, chi = 50 both sides of 0.05 led to distinct minima.
 SADDLE_STEP = 0.05
@@ -363,8 +364,8 @@ def optimize(
     ``SADDLE_MAX_PRODUCTS`` products span them: D <= 3); below ``-SADDLE_TOL`` the
     run continues, iterations counted on, from A moved by ``SADDLE_STEP`` |A|
     along that mode to the side the gradient descends to
-    (``methods.saddle.step_off``), with a fresh optimizer history.  Each check is recorded in the ``saddle_checks`` attribute
-    (JSON).  ``J2``:
+    (``methods.saddle.step_off``), with a fresh optimizer history.  Each
+    check is recorded in the ``saddle_checks`` attribute (JSON).  ``J2``:
     next-nearest-neighbour coupling of the J1-J2 model (``methods.ipeps.evaluate``).  With
     ``checkpoint``, the iterations go to that file (resumed when compatible: it
     survives a killed job, whose declared output a workflow deletes) and ``out``
