@@ -159,13 +159,20 @@ def test_curvature_at_the_d2_minimum_matches_finite_differences():
     assert curvature.value == pytest.approx(lowest, rel=2e-6)  # measured 2.5e-7 for steps 1e-3 ... 1e-5
 
 
-def test_optimize_steps_off_the_neel_saddle_to_the_d2_minimum(tmp_path):
-    # Started on the saddle (noise 1e-12: |gradient| ~ 1e-13 < nothing the tolerance accepts),
-    # L-BFGS takes no step; the curvature check finds the negative mode, and from its
-    # lower side L-BFGS reaches the best-known D = 2 energy.  Measured: 5 iterations, 9 s.
-    init = tmp_path / "neel.json"
-    init.write_text(json.dumps({"sites": [{"physDim": 2, "auxDim": 1, "entries": ["0 0 0 0 0 1.0"]}]}))
-    common = dict(init=init, noise=1e-12, tol_grad=1e-14, max_iter=60, ctm_tol=1e-10, device="cpu", progress=False)
+@pytest.fixture
+def neel_json(tmp_path):
+    """The Neel state as a D = 1 published-format tensor, for ``optimize(init=...)``."""
+    path = tmp_path / "neel.json"
+    path.write_text(json.dumps({"sites": [{"physDim": 2, "auxDim": 1, "entries": ["0 0 0 0 0 1.0"]}]}))
+    return path
+
+
+def test_optimize_steps_off_the_neel_saddle_to_the_d2_minimum(tmp_path, neel_json):
+    # Started on the saddle (noise 1e-12: |gradient| ~ 1e-13, above the tolerance 1e-14), the line
+    # search finds no lower point and L-BFGS stops; the curvature check finds the negative mode, and
+    # from one of its sides (by energy: a critical point) L-BFGS reaches the best-known D = 2 energy.
+    # Measured: 5 iterations, 9 s.
+    common = dict(init=neel_json, noise=1e-12, tol_grad=1e-14, max_iter=60, ctm_tol=1e-10, device="cpu", progress=False)
     stuck = heisenberg.optimize(2, 8, tmp_path / "stuck.nc", saddle_escapes=0, **common)
     assert stuck.attrs["stop_reason"] == "line search failed"
     assert float(stuck.energy[-1]) == pytest.approx(-0.5, abs=1e-9)
@@ -184,13 +191,11 @@ def test_optimize_steps_off_the_neel_saddle_to_the_d2_minimum(tmp_path):
     assert json.loads(again.attrs["saddle_checks"]) == checks
 
 
-def test_optimize_does_not_check_where_the_products_cannot_span_the_space(tmp_path):
+def test_optimize_does_not_check_where_the_products_cannot_span_the_space(tmp_path, neel_json):
     # D = 4: more directions than SADDLE_MAX_PRODUCTS (105 here: the three gauge generators that do not
     # touch bond index 0 leave the Neel state unchanged, so 3 of the generic 6 drop out); the stop is
     # recorded as not checked.
-    init = tmp_path / "neel.json"
-    init.write_text(json.dumps({"sites": [{"physDim": 2, "auxDim": 1, "entries": ["0 0 0 0 0 1.0"]}]}))
-    state = heisenberg.optimize(4, 8, tmp_path / "d4.nc", init=init, noise=1e-12, tol_grad=1e-14, max_iter=5,
+    state = heisenberg.optimize(4, 8, tmp_path / "d4.nc", init=neel_json, noise=1e-12, tol_grad=1e-14, max_iter=5,
                                 device="cpu", progress=False)  # fmt: skip
     assert state.attrs["stop_reason"] == "line search failed"
     (check,) = json.loads(state.attrs["saddle_checks"])
