@@ -141,7 +141,7 @@ class Curvature:
     ctm_converged: bool
 
 
-def lanczos_lowest(matvec, m: int, max_products: int, dtype=torch.float64, seed: int = 0):
+def lanczos_lowest(matvec, m: int, max_products: int, dtype=torch.float64, seed: int = 0, device="cpu"):
     """Lowest eigenpair of a symmetric m x m operator by Lanczos with full reorthogonalization.
 
     At most ``min(m, max_products)`` products from a seeded random start
@@ -151,7 +151,7 @@ def lanczos_lowest(matvec, m: int, max_products: int, dtype=torch.float64, seed:
     is an eigenvalue to rounding.
     """
     gen = torch.Generator().manual_seed(seed)
-    q = torch.randn(m, generator=gen, dtype=torch.float64).to(dtype)
+    q = torch.randn(m, generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
     Q = [q / torch.linalg.vector_norm(q)]
     alphas, betas = [], []
     exhausted = False
@@ -177,7 +177,7 @@ def lanczos_lowest(matvec, m: int, max_products: int, dtype=torch.float64, seed:
     values, vectors = torch.linalg.eigh(T)
     y = vectors[:, 0]
     residual = abs(betas[n - 1] * float(y[-1]))
-    vector = torch.stack(Q[:n], dim=1) @ y.to(dtype)
+    vector = torch.stack(Q[:n], dim=1) @ y.to(Q[0])
     return float(values[0]), vector, residual, n, exhausted
 
 
@@ -214,7 +214,8 @@ def check_curvature(A: torch.Tensor, h: torch.Tensor, ctm: CTMRGOptions, env=Non
         bar.update(1)
         return Q.T @ matvec((Q @ y).reshape(a.shape)).reshape(-1)
 
-    value, y, residual, products, exhausted = lanczos_lowest(reduced, Q.shape[1], max_products, a.dtype, seed)
+    value, y, residual, products, exhausted = lanczos_lowest(reduced, Q.shape[1], max_products, a.dtype, seed,
+                                                             a.device)  # fmt: skip
     bar.close()
     return Curvature(value=value, vector=(Q @ y).reshape(a.shape), residual=residual, products=products,
                      dimension=Q.shape[1], exhausted=exhausted, energy=float(loss), grad=grad,
