@@ -196,7 +196,7 @@ def test_optimize_does_not_check_where_the_products_cannot_span_the_space(tmp_pa
     # touch bond index 0 leave the Neel state unchanged, so 3 of the generic 6 drop out); the stop is
     # recorded as not checked.
     state = heisenberg.optimize(4, 8, tmp_path / "d4.nc", init=neel_json, noise=1e-12, tol_grad=1e-14, max_iter=5,
-                                device="cpu", progress=False)  # fmt: skip
+                                saddle_escapes=1, device="cpu", progress=False)  # fmt: skip
     assert state.attrs["stop_reason"] == "line search failed"
     (check,) = json.loads(state.attrs["saddle_checks"])
     assert check == {"iteration": 1, "energy_stop": pytest.approx(-0.5, abs=1e-9), "dimension": 105,

@@ -335,7 +335,7 @@ def optimize(
     saddle_escapes: Annotated[int, Option(
         "when the optimizer stops short of --tol-grad, look for a negative Hessian eigenvalue (Lanczos on "
         "Hessian-vector products; D <= 3 only, where <= 60 products span every direction) and continue from the "
-        "side of its mode the gradient descends to; at most this many times (0: never)", low=0)] = 1,
+        "side of its mode the gradient descends to; at most this many times (0: never)", low=0)] = 0,
     checkpoint: Annotated[Path | None, Option("write the iterations to this file and resume from it when "
                                               "compatible; --out receives the final state")] = None,
     save_every: Annotated[float, Option("write the state after an iteration once this many seconds have passed "
