@@ -5,7 +5,8 @@ change") on a plateau whose Hessian has a small negative eigenvalue: at
 D = 3, chi = 50 an index-1 saddle at E = -0.667541 (eigenvalue -4.2e-4, the
 largest 18.6) whose two sides lead to the two chi = 50 minima, and the
 default study's D = 3, chi = 30 stop (-1.1e-3) whose descent side ends
-4.7e-4 lower (docs/MEASUREMENTS.md, round 33).  ``check_curvature`` finds
+4.7e-4 lower with one thread (docs/MEASUREMENTS.md, rounds 33-34; with two
+threads the path, the stop and the basin reached differ).  ``check_curvature`` finds
 the lowest curvature of E(A) by Lanczos on Hessian-vector products (double
 backward through a checkpointed CTMRG run, ``methods.hessian``), restricted
 to the directions that change the state:
@@ -250,8 +251,10 @@ def step_off(A: torch.Tensor, curvature: Curvature, h: torch.Tensor, ctm: CTMRGO
     ``env``, no graph), for the record: where CTMRG has two fixed points
     (the default study's D = 3 stop) their energies differ from the check's
     by ~1e-6, more than the step changes E, so the energy alone would choose
-    by the branch.  Measured there: the gradient's side leads to the
-    paper's minimum (-0.66799), the other to -0.66752 (MEASUREMENTS, round 33).
+    by the branch.  Measured there with one thread: the gradient's side leads
+    to the paper's minimum (-0.66799), the other to -0.66752 (MEASUREMENTS,
+    round 33); with two threads the run stops three iterations later on a
+    stronger mode (-1.9e-2), and its gradient's side led to -0.66752 (round 34).
     """
     a = symmetrize(A.detach())
     a = a / torch.linalg.vector_norm(a)
