@@ -42,8 +42,8 @@ from ..contract.ctmrg import CTMRGOptions
 from .hessian import hessian_operator
 from .ipeps import evaluate, symmetrize
 
-__all__ = ["symmetric_basis", "flat_directions", "state_directions", "Curvature", "lanczos_lowest", "check_curvature",
-           "SLOPE_TOL", "StepOff", "step_off"]
+__all__ = ["symmetric_basis", "flat_directions", "state_directions", "reduced_dimension", "Curvature", "lanczos_lowest",
+           "check_curvature", "SLOPE_TOL", "StepOff", "step_off"]
 
 # The eight elements of C4v as permutations of the virtual legs (u, l, d, r), as in ipeps.symmetrize.
 _C4V = [perm for k in range(4) for perm in ([(i + k) % 4 for i in range(4)], [(k - i) % 4 for i in range(4)])]
@@ -101,6 +101,17 @@ def state_directions(a: torch.Tensor, symmetries: bool = True) -> torch.Tensor:
     B = symmetric_basis(a.shape[1], a.dtype, a.device)
     U, sv, _ = torch.linalg.svd(B - Q @ (Q.T @ B), full_matrices=False)
     return U[:, sv > 0.5]  # singular values 1 on the complement, 0 on span(V) (which lies in span(B))
+
+
+def _unit_symmetric(A: torch.Tensor) -> torch.Tensor:
+    """The point the curvature is taken at: A symmetrized under C4v, |A| = 1 (the Hessian scales as 1/|A|^2)."""
+    a = symmetrize(A.detach())
+    return a / torch.linalg.vector_norm(a)
+
+
+def reduced_dimension(A: torch.Tensor) -> int:
+    """Number of directions that change the state at A (``state_directions``): the products a full check needs."""
+    return state_directions(_unit_symmetric(A)).shape[1]
 
 
 @dataclass
@@ -164,11 +175,10 @@ def lanczos_lowest(matvec, m: int, max_products: int, dtype=torch.float64, seed:
             w = w - basis @ (basis.T @ w)
         beta = float(torch.linalg.vector_norm(w))
         scale = max(abs(a) for a in alphas)
+        betas.append(beta)
         if k + 1 == m or beta <= 1e-10 * max(scale, 1e-300):
             exhausted = True
-            betas.append(beta)
             break
-        betas.append(beta)
         Q.append(w / beta)
     n = len(alphas)
     T = torch.diag(torch.tensor(alphas, dtype=torch.float64))
@@ -191,13 +201,12 @@ def check_curvature(A: torch.Tensor, h: torch.Tensor, ctm: CTMRGOptions, env=Non
     the fixed-point backward is not), starting from ``env``.  One forward
     and backward with a graph, then one product per Lanczos step, at most
     ``max_products``; the reduced space has 2 (number of C4v orbits) - 1 -
-    D(D-1)/2 - 1 dimensions (39 at D = 3, 143 at D = 5), so at D <= 3 the
+    D(D-1)/2 - 1 dimensions (37 at D = 3, 228 at D = 5), so at D <= 3 the
     whole space is spanned within the default 60 products.  ``progress``:
     a progress bar over the products.
     """
     ctm = CTMRGOptions(**{**ctm.__dict__, "grad_mode": "checkpoint"})
-    a = symmetrize(A.detach())
-    a = a / torch.linalg.vector_norm(a)
+    a = _unit_symmetric(A)
 
     infos = []
 
@@ -256,8 +265,7 @@ def step_off(A: torch.Tensor, curvature: Curvature, h: torch.Tensor, ctm: CTMRGO
     round 33); with two threads the run stops three iterations later on a
     stronger mode (-1.9e-2), and its gradient's side led to -0.66752 (round 34).
     """
-    a = symmetrize(A.detach())
-    a = a / torch.linalg.vector_norm(a)
+    a = _unit_symmetric(A)
     v = curvature.vector
     slope = float((curvature.grad * v).sum())
     v = -v if slope > 0 else v

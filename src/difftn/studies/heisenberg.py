@@ -35,12 +35,12 @@ from ..contract.ctmrg import (GRAD_MODES, CTMRGOptions, NotConvergedError, corre
 from ..infra import runtime
 from ..infra.io import read_dataset, write_dataset
 from ..methods.ipeps import (ESTIMATORS, bond_energy, bond_rdm, double_layer, evaluate, identity_boundary,
-                             plaquette_rdms, prepare, site_magnetization, symmetrize)  # fmt: skip
+                             plaquette_rdms, prepare, site_magnetization)  # fmt: skip
 from ..data.reference import QMC_ENERGY
 from ..infra.options import ConfigHash, Device, Dtype, Option, Stage
 from ..infra.provenance import aggregate_attrs, file_sha256, provenance_attrs, source_hash
 from ..methods.optimize import LINE_SEARCH, LBFGSOptions, NewtonOptions, minimize, minimize_newton
-from ..methods.saddle import check_curvature, state_directions, step_off
+from ..methods.saddle import check_curvature, reduced_dimension, step_off
 from ..models.heisenberg import bond_hamiltonian
 
 __all__ = ["MODULES", "STAGES", "MEASURE_MODULES", "MEASURE_MAX_ITER", "RANDOM_STARTS", "random_tensor", "pad_tensor",
@@ -511,8 +511,7 @@ def _escape(A, energy_stop, objective, h, ctm, estimator, J2, iteration, checks,
     where CTMRG has two fixed points (``_Objective``); the side is chosen by
     the gradient (``methods.saddle.step_off``), not by those energies.
     """
-    a = symmetrize(A.detach())
-    dimension = state_directions(a / torch.linalg.vector_norm(a)).shape[1]
+    dimension = reduced_dimension(A)
     if dimension > SADDLE_MAX_PRODUCTS:
         log.info("iteration %d: stopped short of the gradient tolerance; the Hessian is not checked: its %d "
                  "dimensions need more than %d products", iteration, dimension, SADDLE_MAX_PRODUCTS)  # fmt: skip
