@@ -1,5 +1,7 @@
 """L-BFGS optimization of the D = 2 Heisenberg iPEPS: reaches the known energy; resume is exact."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -110,6 +112,70 @@ def test_state_writes_are_throttled_and_an_interrupted_run_keeps_its_last_iterat
     resumed = heisenberg.optimize(2, 12, part, resume=True, max_iter=8, **common)
     np.testing.assert_allclose(resumed.energy.values, whole.energy.values, rtol=0, atol=1e-12)
     np.testing.assert_allclose(resumed.A.values, whole.A.values, rtol=0, atol=1e-12)
+
+
+def test_several_starts_keep_the_lowest_and_resume_start_by_start(tmp_path, monkeypatch, caplog):
+    """starts=3: three seeds, each as its own single run; the lowest is kept; a killed run resumes its start.
+
+    Four iterations from three random starts end ~1e-3 apart, so which is lowest
+    is not a matter of rounding.  An interrupt in the second start leaves the
+    first one's file finished (not run again) and the second's last iteration
+    on disk; the rerun ends where the uninterrupted one does.
+    """
+    import difftn.studies.heisenberg as study
+
+    common = dict(**CTM, device="cpu", progress=False, max_iter=4)
+    real_evaluate, calls = study.evaluate, []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == interrupt_at:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(study, "evaluate", counted)
+    interrupt_at, single = None, {}
+    for s in (3, 4, 5):
+        single[s] = heisenberg.optimize(2, 12, tmp_path / f"single{s}.nc", seed=s, **common)
+        if s == 3:
+            first_start_calls = len(calls)
+    energies = {s: float(state.energy.values[-1]) for s, state in single.items()}
+    lowest = min(energies, key=energies.get)
+    assert sorted(energies.values())[1] - energies[lowest] > 1e-5
+
+    calls.clear()
+    interrupt_at = first_start_calls + 3  # in the second start, three evaluations into it
+    out, progress = tmp_path / "state.nc", tmp_path / "progress.nc"
+    with pytest.raises(KeyboardInterrupt):
+        heisenberg.optimize(2, 12, out, seed=3, starts=3, checkpoint=progress, **common)
+    assert not out.exists()
+    assert read_dataset(tmp_path / "progress.seed3.nc").attrs["stop_reason"] == "max_iter"
+    assert read_dataset(tmp_path / "progress.seed4.nc").attrs["stop_reason"] == "running"
+    monkeypatch.setattr(study, "evaluate", real_evaluate)
+    with caplog.at_level("INFO", logger=study.__name__):
+        kept = heisenberg.optimize(2, 12, out, seed=3, starts=3, checkpoint=progress, **common)
+    assert "progress.seed3.nc is already done" in caplog.text
+
+    assert int(kept.attrs["kept_seed"]) == lowest == int(kept.attrs["seed"])
+    np.testing.assert_allclose(kept.A.values, single[lowest].A.values, rtol=0, atol=1e-12)
+    records = json.loads(kept.attrs["starts"])
+    assert [r["seed"] for r in records] == [3, 4, 5]
+    for r in records:  # each start is the single run of its seed, the interrupted one included
+        assert r["energy"] == pytest.approx(energies[r["seed"]], rel=0, abs=1e-12)
+        assert r["iterations"] == 4 and r["file"] == f"progress.seed{r['seed']}.nc"
+
+
+def test_kept_start_is_the_earliest_within_the_tie():
+    records = [{"seed": 0, "energy": -0.6680586800}, {"seed": 1, "energy": -0.6680586800 - 5e-11},
+               {"seed": 2, "energy": -0.6676056}]  # fmt: skip
+    assert heisenberg.kept_start(records)["seed"] == 0  # 5e-11 lower: the same minimum, rounding apart
+    records[1]["energy"] = -0.6680586800 - 1e-9
+    assert heisenberg.kept_start(records)["seed"] == 1
+
+
+def test_starts_below_one_rejected(tmp_path):
+    with pytest.raises(ValueError, match="starts must be at least 1"):
+        heisenberg.optimize(2, 4, tmp_path / "x.nc", starts=0, progress=False)
 
 
 def test_sigterm_runs_finally_clauses():

@@ -55,6 +55,21 @@ def test_fig4_cpu_config_plans_d2_to_d5_from_independent_starts(tmp_path):
     assert "threads: 2" not in run.stdout  # with --cores 2, the dry run names a job's threads above 1
 
 
+def test_several_starts_run_in_one_job_that_keeps_the_lowest(tmp_path):
+    # heisenberg.starts: each start's iterations in its own progress file, state.nc the lowest.
+    cfg = _with(("heisenberg", "init"), "random")
+    cfg["heisenberg"].update(D=[2], chi=[8], measure_chi=[0], starts=[2])
+    state = "results/heisenberg/D2_chi8/state.nc"
+    run = snakemake(tmp_path, "--cores", "1", config=cfg, targets=[state])
+    assert run.returncode == 0, run.stderr[-3000:]
+    kept = read_dataset(tmp_path / state)
+    progress = {s: read_dataset(tmp_path / f"results/heisenberg/D2_chi8/progress.seed{s}.nc") for s in (0, 1)}
+    energies = {s: float(p.energy.values[-1]) for s, p in progress.items()}
+    assert energies[0] != energies[1]  # two random starts after 4 iterations: ~1e-3 apart
+    assert int(kept.attrs["kept_seed"]) == min(energies, key=energies.get)
+    assert float(kept.energy.values[-1]) == min(energies.values())
+
+
 def test_published_init_starts_each_d_from_the_packaged_state_below(tmp_path):
     # D = 2 (no packaged D = 1): random; D = 3, 6: the packaged D = 2, 5 states; D = 7 (no packaged 6): chain
     cfg = _with(("heisenberg", "init"), "published")
@@ -123,6 +138,8 @@ def _with(path, value):
         (_with(("ising", "temperature"), 2.0), "temperature"),
         (_with(("threads",), 0), "threads"),
         (_with(("heisenberg", "chi"), [8]), "heisenberg.chi"),
+        (_with(("heisenberg", "starts"), [3]), "heisenberg.starts"),
+        (_with(("heisenberg", "starts"), [1, 0]), "heisenberg.starts[1]"),
         (_with(("heisenberg", "ctmrg"), {"tol": 1e-9, "max_iter": 100, "grad_mode": "exact"}), "grad_mode"),
         (_with(("heisenberg", "D"), [0, 2]), "D"),
         (_with(("j1j2", "chi"), [4, 8]), "j1j2.chi"),
@@ -143,7 +160,7 @@ def _with(path, value):
         (_with(("correlation", "ising", "beta"), [{"start": 0.5, "stop": 0.4, "num": 2}]), "correlation.ising.beta"),
     ],
     ids=["chi<1", "steps<1", "beta=0", "beta<0", "start>stop", "missing-stop", "unknown-key", "threads<1",
-         "chi-per-D", "grad-mode", "D<1", "j1j2-chi-per-D", "j1j2-J2-not-decimal",
+         "chi-per-D", "starts-per-D", "starts<1", "grad-mode", "D<1", "j1j2-chi-per-D", "j1j2-J2-not-decimal",
          "born-Dmax<1", "born-test-fraction", "born-cutoff", "born-hide",
          "ppeps-D<1", "ppeps-rows-not-born's", "ppeps-chi<1",
          "sg-chi<1", "sg-exact-L", "inverse-L", "inverse-method", "design-low>high", "xi-D", "xi-beta"],  # fmt: skip

@@ -245,15 +245,16 @@ def per_D_measure_chis(name):
 
 
 def per_D_length_problems(name):
-    """The per-D lists of an iPEPS section (chi, measure_chi) that lack one entry per D."""
+    """The per-D lists of an iPEPS section (chi, measure_chi, starts where given) that lack one
+    entry per D."""
     section = config[name]
     return [
         (
             f"{name}.{key}",
             f"needs one entry per D ({len(section['D'])}), got {len(section[key])}",
         )
-        for key in ("chi", "measure_chi")
-        if len(section[key]) != len(section["D"])
+        for key in ("chi", "measure_chi", "starts")
+        if key in section and len(section[key]) != len(section["D"])
     ]
 
 

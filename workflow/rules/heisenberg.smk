@@ -14,6 +14,8 @@ if HEIS.get("optimizer") == "newton" and HEIS["ctmrg"]["grad_mode"] == "fixed_po
     )
 
 HEIS_CHI = dict(zip(HEIS["D"], HEIS["chi"]))
+# Random starts per D (seeds seed, seed + 1, ...; the job keeps the lowest): 1 unless given.
+HEIS_STARTS = dict(zip(HEIS["D"], HEIS.get("starts", [1] * len(HEIS["D"]))))
 HEIS_DIR = {D: f"results/heisenberg/D{D}_chi{chi}" for D, chi in HEIS_CHI.items()}
 HEIS_MEASURE_CHIS = per_D_measure_chis("heisenberg")
 # The start of each D's optimization: {} (random) or {"init": file}. chain: the previous D's
@@ -57,16 +59,18 @@ rule heisenberg_optimize:
     threads: config["threads"]
     resources:
         mem_mb=8000,
-        runtime=600,
+        runtime=lambda wildcards: 600 * HEIS_STARTS[int(wildcards.D)],
         gpu=heisenberg_gpu,
         gpu_model=heisenberg_gpu_model,
     params:
         stage="heisenberg optimize",
-        # progress.nc survives a killed job (its declared output is deleted) and is resumed
+        # progress.nc (progress.seedS.nc for several starts) survives a killed job (its declared
+        # output is deleted) and is resumed
         options=lambda wildcards: {
             "D": int(wildcards.D),
             "chi": int(wildcards.chi),
             "seed": HEIS["seed"],
+            "starts": HEIS_STARTS[int(wildcards.D)],
             "noise": HEIS["noise"],
             "J2": HEIS.get("J2", 0.0),
             "max_iter": HEIS["lbfgs"].get("max_iter"),
