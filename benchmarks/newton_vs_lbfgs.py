@@ -76,9 +76,8 @@ def start_tensor(D, seed, init, noise):
     if init is None:
         return heisenberg.random_tensor(D, seed), None
     small = heisenberg.load_state(init)
-    A = heisenberg.pad_tensor(torch.as_tensor(small.A.values), D, noise, seed)
-    env = heisenberg.pad_env(tuple(torch.as_tensor(small[k].values) for k in ("C", "E")), int(small.attrs["D"]), D)
-    return A, env
+    A_small, env_small = heisenberg.state_tensors(small)
+    return heisenberg.pad_tensor(A_small, D, noise, seed), heisenberg.pad_env(env_small, int(small.attrs["D"]), D)
 
 
 def race_one(name, D, chi, A0, env0, target, max_iter, budget_s, ctm_tol):
@@ -131,9 +130,9 @@ def race(args):
 def hessian(args):
     torch.set_num_threads(args.threads)
     state = heisenberg.load_state(args.state)
-    A = symmetrize(torch.as_tensor(state.A.values))
+    A, env = heisenberg.state_tensors(state)
+    A = symmetrize(A)
     A = A / A.norm()
-    env = tuple(torch.as_tensor(state[k].values) for k in ("C", "E"))
     ctm = CTMRGOptions(chi=args.chi, tol=1e-12, max_iter=500, grad_mode="checkpoint")
     h = bond_hamiltonian(rotated=True)
 

@@ -44,7 +44,7 @@ from ..methods.saddle import check_curvature, reduced_dimension, step_off
 from ..models.heisenberg import bond_hamiltonian
 
 __all__ = ["MODULES", "STAGES", "MEASURE_MODULES", "MEASURE_MAX_ITER", "RANDOM_STARTS", "random_tensor", "pad_tensor",
-           "pad_env", "resume_check", "optimize", "start_path", "kept_start", "measure", "load_state",
+           "pad_env", "state_tensors", "resume_check", "optimize", "start_path", "kept_start", "measure", "load_state",
            "read_json_tensor", "summary_row", "aggregate"]
 
 log = logging.getLogger(__name__)
@@ -246,6 +246,12 @@ def load_state(path) -> xr.Dataset:
     return ds
 
 
+def state_tensors(state: xr.Dataset, dtype=torch.float64, device="cpu"):
+    """The raw tensor A and the saved environment (C, E) of a state file read by ``load_state``."""
+    A = torch.as_tensor(state.A.values, dtype=dtype, device=device)
+    return A, tuple(torch.as_tensor(state[k].values, dtype=dtype, device=device) for k in ("C", "E"))
+
+
 def _state_dataset(A, env, history, snapshot, attrs) -> xr.Dataset:
     C, E = env
     data = {
@@ -418,8 +424,7 @@ def optimize(
         state = load_state(out)
         if (state.attrs["D"], state.attrs["chi"]) != (D, chi):
             raise ValueError(f"{out} holds D={state.attrs['D']}, chi={state.attrs['chi']}, not D={D}, chi={chi}")
-        A0 = torch.as_tensor(state.A.values, dtype=dt, device=dev)
-        env = tuple(torch.as_tensor(state[k].values, dtype=dt, device=dev) for k in ("C", "E"))
+        A0, env = state_tensors(state, dt, dev)
         history = {key: list(state[key].values) for key in _HISTORY}
         snapshot = {k[len("lbfgs_"):]: state[k].values for k in state.data_vars if k.startswith("lbfgs_")}
         start, seed, init_desc = int(state.attrs["iteration"]), int(state.attrs["seed"]), state.attrs["init"]
@@ -438,9 +443,8 @@ def optimize(
         else:
             small, kind = load_state(init), ""
             D_old = int(small.attrs["D"])
-            A_old = torch.as_tensor(small.A.values, dtype=dt, device=dev)
-            env = pad_env(tuple(torch.as_tensor(small[k].values, dtype=dt, device=dev) for k in ("C", "E")), D_old,
-                          D)  # fmt: skip
+            A_old, small_env = state_tensors(small, dt, dev)
+            env = pad_env(small_env, D_old, D)
         A0 = pad_tensor(A_old, D, noise, seed)
         init_desc = f"padded from {Path(init).name} ({kind}D={D_old}), noise {noise}"
         init_digest = file_sha256(init)
@@ -543,11 +547,11 @@ def _best_of_starts(D, chi, out, seed, starts, checkpoint, kwargs) -> xr.Dataset
     """
     resume = kwargs.pop("resume") or checkpoint is not None
     base = checkpoint if checkpoint is not None else out
-    records = []
+    records, states = [], {}
     for index, start_seed in enumerate(range(seed, seed + starts)):
         path = start_path(base, start_seed)
         log.info("D=%d chi=%d: start %d of %d (seed %d) in %s", D, chi, index + 1, starts, start_seed, path)
-        state = optimize(D, chi, path, seed=start_seed, resume=resume, **kwargs)
+        states[start_seed] = state = optimize(D, chi, path, seed=start_seed, resume=resume, **kwargs)
         records.append({"seed": start_seed, "energy": float(state.energy.values[-1]),
                         "iterations": int(state.attrs["iteration"]), "stop_reason": state.attrs["stop_reason"],
                         "file": path.name})  # fmt: skip
@@ -555,7 +559,7 @@ def _best_of_starts(D, chi, out, seed, starts, checkpoint, kwargs) -> xr.Dataset
     for r in records:
         log.info("seed %d: E = %.10f after %d iterations (%s)%s", r["seed"], r["energy"], r["iterations"],
                  r["stop_reason"], "  <- kept" if r is kept else "")  # fmt: skip
-    state = load_state(Path(base).parent / kept["file"])
+    state = states[kept["seed"]]
     state.attrs.update(starts=json.dumps(records), kept_seed=kept["seed"])
     write_dataset(state, out)
     return load_state(out)
@@ -601,7 +605,7 @@ def _escape(A, energy_stop, objective, h, ctm, estimator, J2, iteration, checks,
                  "%g |A| along its mode on the %s's side (other side %.10f; %d products, %.0f s)", iteration,
                  curvature.value, curvature.energy, energy_stop, off.energy, SADDLE_STEP, off.by, off.energy_other,
                  curvature.products, record["seconds"])  # fmt: skip
-    elif curvature.ctm_converged:
+    else:
         searched = ("every direction" if curvature.exhausted
                     else f"the {curvature.products} of {curvature.dimension} dimensions searched")  # fmt: skip
         log.info("iteration %d: lowest curvature %.3e (%d products, %.0f s): none negative in %s", iteration,
@@ -651,8 +655,7 @@ def measure(
         else:
             state = load_state(state_path)
             D, boundary = int(state.attrs["D"]), None
-            A = torch.as_tensor(state.A.values, dtype=dt, device=dev)
-            env = tuple(torch.as_tensor(state[k].values, dtype=dt, device=dev) for k in ("C", "E"))
+            A, env = state_tensors(state, dt, dev)
             source = {"optimization_chi": int(state.attrs["chi"]), "iterations": int(state.attrs["iteration"])}
         As = prepare(A)
         T = double_layer(As)
